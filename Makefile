@@ -1,0 +1,62 @@
+# One set of targets for developers and CI. `make demo` and `make test` are the README's two
+# commands; both set up everything they need from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHON_VENV := $(BIN)/python
+
+.PHONY: help venv lock kafka-up kafka-down kafka-status lint typecheck check unit test demo bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install the project with pinned dependencies
+
+lock: ## re-pin requirements.lock from a fresh resolve
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q '.[dev]'
+	.lock-venv/bin/pip freeze --exclude voicelens > requirements.lock && rm -rf .lock-venv
+
+kafka-up: venv ## start the local single-node Kafka broker on 127.0.0.1:9092 (idempotent)
+	PYTHON=$(BIN)/python deploy/kafka/kafka.sh up
+
+kafka-down: ## stop the local broker
+	deploy/kafka/kafka.sh down
+
+kafka-status:
+	deploy/kafka/kafka.sh status
+
+lint: venv ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv ## mypy --strict
+	$(BIN)/mypy
+
+check: lint typecheck ## lint and type-check
+
+unit: venv ## tests that need no broker
+	$(BIN)/pytest -m 'not kafka'
+
+test: venv ## lint, type-check and the whole test suite against the real broker (started if needed)
+	$(MAKE) --no-print-directory check
+	@started=0; if ! deploy/kafka/kafka.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/kafka.sh up && started=1; fi; \
+	$(BIN)/pytest; rc=$$?; \
+	if [ $$started = 1 ]; then deploy/kafka/kafka.sh down; fi; exit $$rc
+
+demo: venv ## the main job end to end on local defaults: 1,800 conversations over 60 days, delivered by 2 consumers
+	$(BIN)/python -m voicelens.demo
+
+bench: venv ## throughput benchmarks (see bench/README.md)
+	$(BIN)/python bench/run_all.py
+
+clean: ## remove the virtualenv and caches (keeps the Kafka jars)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,76 @@
+"""The thin Kafka wrappers against the real broker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from voicelens.kafka import KafkaConsumer, KafkaProducer, TopicAdmin, TopicSpec
+from voicelens.kafka.configuration import consumer_config, producer_config, redact_config
+from voicelens.kafka.exceptions import BrokerUnavailableError, TopicMismatchError, TopicMissingError
+from voicelens.settings import KafkaSettings
+
+
+def test_pass_through_settings_win_over_defaults() -> None:
+    settings = KafkaSettings(
+        kafka_config={"security.protocol": "SASL_SSL", "sasl.password": "hunter2", "acks": "1"}
+    )
+    conf = producer_config(settings)
+    assert conf["security.protocol"] == "SASL_SSL"
+    assert conf["acks"] == "1"
+    assert consumer_config(settings, "g")["enable.auto.offset.store"] is False
+    safe = redact_config(conf)
+    assert safe["sasl.password"] == "***"
+    assert "error_cb" not in safe
+
+
+@pytest.mark.kafka
+def test_ensure_creates_once_and_rejects_other_partition_count(
+    admin: TopicAdmin, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory(3)
+    assert admin.partition_count(topic) == 3
+    assert admin.ensure(TopicSpec(topic, 3)) is False
+    with pytest.raises(TopicMismatchError, match="3 partitions"):
+        admin.ensure(TopicSpec(topic, 4))
+    with pytest.raises(TopicMissingError):
+        admin.require(topic + "-absent")
+
+
+@pytest.mark.kafka
+def test_produce_consume_and_store_offsets(
+    kafka_settings: KafkaSettings,
+    admin: TopicAdmin,
+    topic_factory: Callable[..., str],
+    group_factory: Callable[[], str],
+) -> None:
+    topic = topic_factory(2)
+    with KafkaProducer(kafka_settings) as producer:
+        for i in range(20):
+            producer.produce(topic, f"v{i}".encode(), key=f"k{i}".encode())
+    assert producer.acked == 20
+    assert sum(admin.end_offsets(topic).values()) == 20
+
+    group = group_factory()
+    seen: list[bytes] = []
+    with KafkaConsumer(kafka_settings, group) as consumer:
+        consumer.subscribe([topic])
+        for _ in range(50):
+            for msg in consumer.consume(100, 0.5):
+                if msg.error() is None:
+                    seen.append(msg.value() or b"")
+                    consumer.store([TopicPartition(topic, msg.partition(), msg.offset() + 1)])
+            if len(seen) == 20:
+                break
+        consumer.commit()
+    assert sorted(seen) == sorted(f"v{i}".encode() for i in range(20))
+    assert admin.committed_offsets(topic, group) == admin.end_offsets(topic)
+
+
+@pytest.mark.kafka
+def test_unreachable_broker_is_a_clear_error() -> None:
+    admin = TopicAdmin(KafkaSettings(bootstrap_servers="127.0.0.1:1"), timeout=2)
+    with pytest.raises(BrokerUnavailableError):
+        admin.partition_count("anything")

@@ -1,0 +1,5 @@
+"""``python -m voicelens``."""
+
+from voicelens.cli import main
+
+main()

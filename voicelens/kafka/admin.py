@@ -1,0 +1,145 @@
+"""Topic administration: the project creates its own topics with explicit partition counts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from voicelens.kafka.configuration import admin_config
+from voicelens.kafka.exceptions import (
+    BrokerUnavailableError,
+    TopicMismatchError,
+    TopicMissingError,
+    wrap_kafka_error,
+)
+from voicelens.settings import KafkaSettings
+
+__all__ = ["TopicSpec", "TopicAdmin"]
+
+log = logging.getLogger("voicelens.kafka.admin")
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as the project wants it."""
+
+    name: str
+    partitions: int
+    replication_factor: int = 1
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+class TopicAdmin:
+    """A lazily connected AdminClient with the few operations the project needs."""
+
+    def __init__(self, settings: KafkaSettings, *, timeout: float = 15.0) -> None:
+        self._settings = settings
+        self._timeout = timeout
+        self._client: AdminClient | None = None
+
+    @property
+    def client(self) -> AdminClient:
+        if self._client is None:
+            self._client = AdminClient(admin_config(self._settings))
+        return self._client
+
+    def partition_count(self, topic: str) -> int | None:
+        """Partitions of ``topic``, or None when it does not exist."""
+        try:
+            metadata = self.client.list_topics(topic=topic, timeout=self._timeout)
+        except KafkaException as exc:
+            raise wrap_kafka_error(f"reading metadata of topic {topic!r}", exc) from exc
+        if not metadata.brokers:
+            msg = f"no broker answered at {self._settings.bootstrap_servers}"
+            raise BrokerUnavailableError(msg)
+        info = metadata.topics.get(topic)
+        if info is None or info.error is not None:
+            return None
+        return len(info.partitions)
+
+    def require(self, topic: str) -> int:
+        """Partition count of an existing topic; raises TopicMissingError naming it otherwise."""
+        count = self.partition_count(topic)
+        if count is None:
+            msg = f"topic {topic!r} does not exist at {self._settings.bootstrap_servers}"
+            raise TopicMissingError(msg)
+        return count
+
+    def ensure(self, spec: TopicSpec) -> bool:
+        """Create the topic if absent; True when created. A different partition count is an error."""
+        existing = self.partition_count(spec.name)
+        if existing is not None:
+            if existing != spec.partitions:
+                msg = (
+                    f"topic {spec.name!r} exists with {existing} partitions, "
+                    f"not the {spec.partitions} asked for (--partitions)"
+                )
+                raise TopicMismatchError(msg)
+            return False
+        new = NewTopic(
+            spec.name,
+            num_partitions=spec.partitions,
+            replication_factor=spec.replication_factor,
+            config=dict(spec.config),
+        )
+        futures = self.client.create_topics([new], operation_timeout=self._timeout)
+        try:
+            futures[spec.name].result(timeout=self._timeout)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                # Another process created it between our look and our create: check it instead.
+                self.ensure(spec)
+                return False
+            raise wrap_kafka_error(f"creating topic {spec.name!r}", exc) from exc
+        log.info("created topic %s with %d partitions", spec.name, spec.partitions)
+        return True
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """High watermark of each partition of ``topic``."""
+        from confluent_kafka import Consumer
+
+        from voicelens.kafka.configuration import consumer_config
+
+        partitions = self.require(topic)
+        conf = consumer_config(self._settings, group_id="voicelens-watermarks")
+        conf["enable.auto.commit"] = False
+        consumer = Consumer(conf)
+        try:
+            return {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=self._timeout)[1]
+                for p in range(partitions)
+            }
+        except KafkaException as exc:
+            raise wrap_kafka_error(f"reading end offsets of {topic!r}", exc) from exc
+        finally:
+            consumer.close()
+
+    def committed_offsets(self, topic: str, group: str) -> dict[int, int]:
+        """Committed offset of ``group`` on each partition of ``topic`` (-1001 when none)."""
+        from confluent_kafka import ConsumerGroupTopicPartitions
+
+        partitions = self.require(topic)
+        request = ConsumerGroupTopicPartitions(
+            group, [TopicPartition(topic, p) for p in range(partitions)]
+        )
+        futures = self.client.list_consumer_group_offsets([request])
+        try:
+            result = futures[group].result(timeout=self._timeout)
+        except KafkaException as exc:
+            raise wrap_kafka_error(f"reading committed offsets of group {group!r}", exc) from exc
+        return {tp.partition: tp.offset for tp in result.topic_partitions}
+
+    def delete_topics(self, topics: list[str]) -> None:
+        """Delete topics (tests and demos); missing ones are ignored."""
+        if not topics:
+            return
+        for name, fut in self.client.delete_topics(topics, operation_timeout=self._timeout).items():
+            try:
+                fut.result(timeout=self._timeout)
+            except KafkaException as exc:
+                log.debug("delete %s: %s", name, exc)

@@ -1,0 +1,50 @@
+"""Typed, frozen settings shared by every command.
+
+Every field is both a CLI flag (``--bootstrap-servers``) and an environment variable
+(``VOICELENS_BOOTSTRAP_SERVERS``). Commands extend :class:`KafkaSettings` with their own fields;
+each command reads its model once at start-up and passes it down. The translation to
+librdkafka's dotted keys lives in :mod:`voicelens.kafka.configuration`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["BASE_CONFIG", "KafkaSettings"]
+
+#: Model configuration every VoiceLens settings model shares.
+BASE_CONFIG = SettingsConfigDict(
+    env_prefix="VOICELENS_",
+    frozen=True,
+    extra="forbid",
+    cli_kebab_case=True,
+    cli_implicit_flags=True,
+    validate_default=True,
+)
+
+TopicName = Annotated[
+    str, StringConstraints(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")
+]
+
+
+class KafkaSettings(BaseSettings):
+    """Where the Kafka cluster is and how to talk to it."""
+
+    model_config = BASE_CONFIG
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        min_length=1,
+        description="Kafka bootstrap servers, host:port[,host:port...]",
+    )
+    kafka_config: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "extra librdkafka client settings passed through as they are, e.g. "
+            "security.protocol=SASL_SSL (repeat the flag, or a JSON object in the env var)"
+        ),
+    )
+    client_id: str = Field("voicelens", min_length=1, description="Kafka client.id prefix")

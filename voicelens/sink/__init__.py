@@ -1,0 +1,1 @@
+"""`voicelens sink`: a local webhook receiver for demos, tests and fault rehearsal."""
