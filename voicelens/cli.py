@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsError
 
-from consumer.commands import DeliverCommand, ReplayCommand
-from producer.commands import GenerateCommand, ProduceCommand
+from consumer.deliver_command import DeliverCommand
+from consumer.replay_command import ReplayCommand
+from producer.generate_command import GenerateCommand
+from producer.produce_command import ProduceCommand
 from report.command import ReportCommand
 from voicelens import __version__
 from voicelens.exceptions import VoicelensError

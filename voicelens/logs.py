@@ -37,7 +37,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
-    """Configure the root logger once per process; ``json=None`` picks by whether stderr is a tty."""
+    """Configure the root logger; ``json=None`` picks JSON when stderr is not a tty."""
     use_json = (not sys.stderr.isatty()) if json is None else json
     handler = logging.StreamHandler(sys.stderr)
     if use_json:

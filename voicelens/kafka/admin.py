@@ -18,7 +18,7 @@ from voicelens.kafka.exceptions import (
 )
 from voicelens.settings import KafkaSettings
 
-__all__ = ["TopicSpec", "TopicAdmin"]
+__all__ = ["TopicAdmin", "TopicSpec"]
 
 log = logging.getLogger("voicelens.kafka.admin")
 
@@ -70,7 +70,7 @@ class TopicAdmin:
         return count
 
     def ensure(self, spec: TopicSpec) -> bool:
-        """Create the topic if absent; True when created. A different partition count is an error."""
+        """Create the topic if absent (True when created); another partition count is an error."""
         existing = self.partition_count(spec.name)
         if existing is not None:
             if existing != spec.partitions:
@@ -110,10 +110,11 @@ class TopicAdmin:
         conf["enable.auto.commit"] = False
         consumer = Consumer(conf)
         try:
-            return {
-                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=self._timeout)[1]
+            marks = [
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=self._timeout)
                 for p in range(partitions)
-            }
+            ]
+            return {p: high for p, (_low, high) in enumerate(marks)}
         except KafkaException as exc:
             raise wrap_kafka_error(f"reading end offsets of {topic!r}", exc) from exc
         finally:

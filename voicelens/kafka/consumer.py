@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from voicelens.kafka.configuration import consumer_config
 from voicelens.kafka.exceptions import wrap_kafka_error
@@ -78,7 +78,8 @@ class KafkaConsumer:
                 self.client.commit(asynchronous=False)
         except KafkaException as exc:
             # _NO_OFFSET: nothing stored since the last commit; not an error.
-            if exc.args and getattr(exc.args[0], "code", lambda: None)() == -168:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
                 return
             raise wrap_kafka_error(f"committing offsets of group {self.group_id!r}", exc) from exc
 
