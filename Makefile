@@ -6,7 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export PYTHON_VENV := $(BIN)/python
+KAFKA_PORT ?= 9092
+export KAFKA_PORT
+# Tests and the demo talk to the broker `make kafka-up` starts unless told otherwise.
+export VOICELENS_TEST_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: help venv lock kafka-up kafka-down kafka-status lint typecheck check unit test demo bench clean
 
