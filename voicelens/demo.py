@@ -1,0 +1,192 @@
+"""``make demo``: the main job end to end on local defaults.
+
+Starts what is missing (the local broker, a local webhook sink), produces the user's standard
+dataset (1,800 conversations over 60 days, seed 42), delivers it with two consumer processes in
+one group, builds the report, prints a summary, and stops everything it started. Each run uses
+its own topics and group, so runs never mix and nothing of the user's is touched.
+
+Environment: ``DEMO_COUNT`` (1800), ``DEMO_DAYS`` (60), ``DEMO_SEED`` (42), ``DEMO_CONSUMERS`` (2),
+``DEMO_PARTITIONS`` (6), ``VOICELENS_MAX_RPS`` (unset: unlimited; 10 rehearses the customer's
+budget), ``KAFKA_PORT`` (9092).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
+console = Console(stderr=True)
+
+
+def _voicelens(*args: str) -> list[str]:
+    return [sys.executable, "-m", "voicelens", *args]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _broker_running(env: dict[str, str]) -> bool:
+    return subprocess.run([str(KAFKA_SH), "status"], env=env, check=False).returncode == 0
+
+
+@contextlib.contextmanager
+def _kafka(env: dict[str, str]) -> Iterator[None]:
+    started = False
+    if not _broker_running(env):
+        subprocess.run([str(KAFKA_SH), "up"], env=env, check=True)
+        started = True
+    try:
+        yield
+    finally:
+        if started:
+            subprocess.run([str(KAFKA_SH), "down"], env=env, check=False)
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own local sink
+        data: dict[str, Any] = json.loads(resp.read())
+        return data
+
+
+@contextlib.contextmanager
+def _sink(port: int, env: dict[str, str]) -> Iterator[str]:
+    proc = subprocess.Popen(_voicelens("sink", "--host", "127.0.0.1", "--port", str(port)), env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _get_json(f"{base}/stats")
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    msg = "the local sink did not start"
+                    raise RuntimeError(msg) from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _run(args: list[str], env: dict[str, str], what: str) -> None:
+    result = subprocess.run(args, env=env, check=False)
+    if result.returncode != 0:
+        msg = f"{what} failed with exit code {result.returncode}"
+        raise RuntimeError(msg)
+
+
+def main() -> None:
+    """Run the demo; exit non-zero if any stage fails or anything is missing at the webhook."""
+    env = dict(os.environ)
+    port = env.get("KAFKA_PORT", "9092")
+    env.setdefault("VOICELENS_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
+    count = int(env.get("DEMO_COUNT", "1800"))
+    days = env.get("DEMO_DAYS", "60")
+    seed = env.get("DEMO_SEED", "42")
+    consumers = int(env.get("DEMO_CONSUMERS", "2"))
+    partitions = env.get("DEMO_PARTITIONS", "6")
+    run_id = time.strftime("%Y%m%d%H%M%S")
+    topic = f"demo.{run_id}.conversations"
+    deliveries = f"demo.{run_id}.deliveries"
+    group = f"demo.{run_id}.webhook"
+    out = ROOT / "out" / f"demo-{run_id}"
+
+    with _kafka(env), _sink(_free_port(), env) as sink:
+        # The path stands in for a customer's secret token: it must never show up in output.
+        webhook = f"{sink}/vcp-webhook/demo-token-{run_id}"
+        t0 = time.monotonic()
+        _run(
+            _voicelens(
+                "produce",
+                "--count",
+                str(count),
+                "--start-days-ago",
+                days,
+                "--seed",
+                seed,
+                "--topic",
+                topic,
+                "--partitions",
+                partitions,
+            ),
+            env,
+            "produce",
+        )
+        t1 = time.monotonic()
+        deliverers = [
+            subprocess.Popen(
+                _voicelens(
+                    "deliver",
+                    "--topic",
+                    topic,
+                    "--group",
+                    group,
+                    "--webhook-url",
+                    webhook,
+                    "--deliveries-topic",
+                    deliveries,
+                    "--until-drained",
+                    "--consumer-id",
+                    f"demo-consumer-{i + 1}",
+                ),
+                env=env,
+            )
+            for i in range(consumers)
+        ]
+        codes = [p.wait() for p in deliverers]
+        t2 = time.monotonic()
+        stats = _get_json(f"{sink}/stats")
+        if any(codes):
+            msg = f"a deliver process failed (exit codes {codes})"
+            raise RuntimeError(msg)
+        report_rc = subprocess.run(
+            _voicelens(
+                "report", "--topic", topic, "--deliveries-topic", deliveries, "--out", str(out)
+            ),
+            env=env,
+            check=False,
+        ).returncode
+
+    delivered = int(stats.get("unique_call_ids", stats.get("accepted", 0)))
+    table = Table(title="VoiceLens demo", show_header=False)
+    table.add_row("produced", f"{count:,} conversations to {topic} in {t1 - t0:.1f} s")
+    table.add_row("delivered", f"{delivered:,} unique call ids at the webhook")
+    table.add_row("consumers", f"{consumers} processes in group {group}")
+    table.add_row("delivery", f"{t2 - t1:.1f} s, {delivered / max(t2 - t1, 1e-9):,.0f} /s")
+    table.add_row("total", f"{t2 - t0:.1f} s")
+    table.add_row("report", f"{out} (exit code {report_rc})")
+    console.print(table)
+    if delivered != count:
+        console.print(f"[red]expected {count} call ids at the webhook, saw {delivered}[/red]")
+        sys.exit(1)
+    if report_rc != 0:
+        sys.exit(report_rc)
+
+
+if __name__ == "__main__":
+    main()
