@@ -1,0 +1,157 @@
+"""Deterministic, realistic VCP 0.3 conversations.
+
+``Dataset.from_options(options)`` resolves the window once; ``conversation(k)`` and
+``conversations(start, stop)`` then yield exactly the same JSON objects for the same
+(seed, parameters, window, k), whichever process asks and in whatever order.
+
+Key sets are fixed per mode: every optional field is always present (``null`` where empty), so
+JSON -> Avro -> JSON round-trips exactly. Numbers are rounded the way the user's examples show
+them: scores to 2 decimals, first response to 1, money to whole dollars (as floats).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings
+
+from producer.profile import Profile, load_profile
+from producer.rng import seed_key, uniforms, words
+from producer.timeline import Timeline, calibrate_weights, period_cdfs
+from producer.vcp import PayloadBuilder
+from voicelens.settings import BASE_CONFIG
+
+__all__ = ["GENERATOR_VERSION", "Dataset", "GeneratorOptions"]
+
+GENERATOR_VERSION = "voicelens-generator/1.0"
+BLOCK = 2048
+PROVIDERS = ("retell", "vapi", "bland")
+# Random fields per record, by position (documented once, used by the block builder).
+_FIELDS = 16
+
+
+class GeneratorOptions(BaseSettings):
+    """What defines a dataset. Shared by ``voicelens generate`` and ``voicelens produce``."""
+
+    model_config = BASE_CONFIG
+
+    count: int = Field(1800, gt=0, description="number of conversations")
+    start_days_ago: int = Field(
+        60, gt=0, description="the window starts this many days before its end"
+    )
+    end_time: datetime | None = Field(
+        None, description="end of the window (ISO 8601); default now, recorded in the manifest"
+    )
+    seed: int = Field(42, description="random seed: same seed and parameters, same data")
+    provider: Literal["all", "retell", "vapi", "bland"] = Field(
+        "all", description="voice-AI provider"
+    )
+    vcp_mode: Literal["gtm", "full"] = Field(
+        "gtm", description="gtm, or full (adds model_selection and hcr)"
+    )
+    profile: Path | None = Field(
+        None, description="scenario profile TOML (default: packaged HVAC profile)"
+    )
+
+    @field_validator("end_time")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+@dataclass
+class Dataset:
+    """A resolved dataset definition; cheap to generate any index range of."""
+
+    options: GeneratorOptions
+    profile: Profile
+    window_start: datetime
+    window_end: datetime
+    dataset_id: str
+    generator_version: str = GENERATOR_VERSION
+    _key: int = field(init=False, repr=False)
+    _timeline: Timeline = field(init=False, repr=False)
+    _scenario_cdfs: Any = field(init=False, repr=False)
+    _builder: PayloadBuilder = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._key = seed_key(self.dataset_id, self.options.seed)
+        self._timeline = Timeline.build(self.profile, self.window_start, self.window_end)
+        weights = calibrate_weights(self.profile, self._timeline.period_share)
+        self._scenario_cdfs = period_cdfs(self.profile, weights)
+        self._builder = PayloadBuilder(self.profile, self.options.vcp_mode)
+
+    @classmethod
+    def from_options(cls, options: GeneratorOptions, *, now: datetime | None = None) -> Dataset:
+        """Resolve the window (``end_time`` or now, to the second) and the dataset id."""
+        profile = load_profile(options.profile)
+        end = options.end_time or (now or datetime.now(UTC))
+        end = end.astimezone(UTC).replace(microsecond=0)
+        start = end - timedelta(days=options.start_days_ago)
+        profile_digest = hashlib.sha256(
+            orjson.dumps(profile.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()[:16]
+        identity = orjson.dumps(
+            {
+                "count": options.count,
+                "seed": options.seed,
+                "provider": options.provider,
+                "vcp_mode": options.vcp_mode,
+                "window_start": start.isoformat(),
+                "window_end": end.isoformat(),
+                "profile": profile_digest,
+                "generator": GENERATOR_VERSION,
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+        dataset_id = "ds-" + hashlib.sha256(identity).hexdigest()[:16]
+        return cls(options, profile, start, end, dataset_id)
+
+    @property
+    def count(self) -> int:
+        """Number of conversations in the dataset."""
+        return self.options.count
+
+    def conversation(self, index: int) -> dict[str, Any]:
+        """Conversation ``index`` (0-based)."""
+        if not 0 <= index < self.count:
+            msg = f"index {index} outside dataset of {self.count}"
+            raise IndexError(msg)
+        return next(self.conversations(index, index + 1))
+
+    def conversations(self, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+        """Conversations ``start`` .. ``stop - 1`` in index order."""
+        stop = self.count if stop is None else min(stop, self.count)
+        for block_start in range(start, stop, BLOCK):
+            yield from self._block(block_start, min(block_start + BLOCK, stop))
+
+    def _block(self, start: int, stop: int) -> list[dict[str, Any]]:
+        idx = np.arange(start, stop, dtype=np.int64)
+        u = uniforms(self._key, idx, _FIELDS)
+        ids = words(self._key ^ 0x5EED, idx, 2)
+        seconds, period = self._timeline.locate((idx + u[:, 0]) / self.count)
+        scenario = (u[:, 1][:, None] > self._scenario_cdfs[period]).sum(axis=1)
+        if self.options.provider == "all":
+            shares = np.cumsum([self.profile.providers[p].share for p in PROVIDERS])
+            provider = np.searchsorted(shares / shares[-1], u[:, 2], side="right").clip(0, 2)
+        else:
+            provider = np.full(len(idx), PROVIDERS.index(self.options.provider))
+        return self._builder.build(
+            ids=ids,
+            start_s=seconds.tolist(),
+            scenario=scenario.tolist(),
+            provider=provider.tolist(),
+            u=u,
+        )

@@ -1,0 +1,192 @@
+"""The scenario profile: catalogue, mix, providers and time patterns, loaded from TOML.
+
+The default profile is ``producer/profiles/hvac.toml``; ``--profile FILE`` swaps it. A bad
+profile fails with a :class:`~producer.exceptions.ProfileError` naming the field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from producer.exceptions import ProfileError
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "Driver",
+    "Profile",
+    "ProviderSpec",
+    "RoleSpec",
+    "ScenarioSpec",
+    "load_profile",
+]
+
+DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "hvac.toml"
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNeg = Annotated[float, Field(ge=0.0)]
+Status = Literal["success", "partial", "filtered", "failed"]
+GapClass = Literal["aligned", "mild_misalignment", "significant_gap"]
+Period = Literal["business", "evening", "night", "weekend"]
+PERIODS: tuple[Period, ...] = ("business", "evening", "night", "weekend")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _ordered_pair(value: tuple[float, float], name: str) -> None:
+    if value[0] > value[1]:
+        msg = f"{name} must be [low, high] with low <= high, got {list(value)}"
+        raise ValueError(msg)
+
+
+class Driver(_Frozen):
+    """A perception-gap driver."""
+
+    type: str = Field(min_length=1)
+    weight: Unit
+    note: str | None = None
+
+
+class ScenarioSpec(_Frozen):
+    """One scenario of the catalogue."""
+
+    enabled: bool = True
+    target_share: Unit
+    intent: str = Field(min_length=1)
+    capabilities: tuple[str, ...]
+    metric: str = Field(min_length=1)
+    evidence: str = Field(min_length=1)
+    status: Status
+    met: bool
+    value_usd: tuple[NonNeg, NonNeg]
+    duration_sec: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
+    caller_sentiment: tuple[Unit, Unit]
+    confidence: tuple[Unit, Unit]
+    gap_score: tuple[NonNeg, NonNeg]
+    gap_class: GapClass
+    drivers: tuple[Driver, ...]
+    affinity: dict[
+        Literal["business", "evening", "night", "weekend"], Annotated[float, Field(gt=0)]
+    ]
+    headline: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Self:
+        for name in ("value_usd", "duration_sec", "caller_sentiment", "confidence", "gap_score"):
+            _ordered_pair(getattr(self, name), name)
+        missing = [p for p in PERIODS if p not in self.affinity]
+        if missing:
+            msg = f"affinity needs a factor for every period, missing {missing}"
+            raise ValueError(msg)
+        return self
+
+
+class ProviderSpec(_Frozen):
+    """A voice-AI provider and its characteristic numbers."""
+
+    share: Unit
+    sentiment_model: str = Field(min_length=1)
+    first_response_sec: tuple[NonNeg, NonNeg]
+    interruption_probability: Unit
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        _ordered_pair(self.first_response_sec, "first_response_sec")
+        return self
+
+
+class RoleSpec(_Frozen):
+    """One role of a full-mode model selection (STT, LLM, TTS or V2V)."""
+
+    chosen: str = Field(min_length=1)
+    alternatives: tuple[str, ...] = ()
+    reason: tuple[str, ...] = ()
+
+
+class Periods(_Frozen):
+    """Local-hour ranges [start, end) of the weekday periods; ``night`` may wrap midnight."""
+
+    business: tuple[int, int]
+    evening: tuple[int, int]
+    night: tuple[int, int]
+
+
+class Profile(_Frozen):
+    """A whole generation profile."""
+
+    recipe: str = Field(min_length=1)
+    utc_offset_hours: Annotated[int, Field(ge=-12, le=14)] = 0
+    weekend_volume: Annotated[float, Field(gt=0)]
+    hourly_volume: tuple[NonNeg, ...] = Field(min_length=24, max_length=24)
+    periods: Periods
+    providers: dict[str, ProviderSpec] = Field(min_length=1)
+    scenarios: dict[str, ScenarioSpec] = Field(min_length=1)
+    model_selection: dict[str, dict[Literal["V2V", "LLM", "STT", "TTS"], RoleSpec]] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _check_shares(self) -> Self:
+        enabled = self.enabled_scenarios
+        if not enabled:
+            msg = "at least one scenario must be enabled"
+            raise ValueError(msg)
+        total = sum(s.target_share for s in enabled.values())
+        if abs(total - 1.0) > 0.01:
+            msg = f"target_share of the enabled scenarios must sum to 1, got {total:.4f}"
+            raise ValueError(msg)
+        ptotal = sum(p.share for p in self.providers.values())
+        if abs(ptotal - 1.0) > 0.01:
+            msg = f"providers' share must sum to 1, got {ptotal:.4f}"
+            raise ValueError(msg)
+        if sum(self.hourly_volume) <= 0:
+            msg = "hourly_volume must not be all zero"
+            raise ValueError(msg)
+        return self
+
+    @cached_property
+    def enabled_scenarios(self) -> dict[str, ScenarioSpec]:
+        """The scenarios that are generated, in catalogue order."""
+        return {name: s for name, s in self.scenarios.items() if s.enabled}
+
+    def target_mix(self) -> dict[str, float]:
+        """Scenario -> expected overall share (normalised), for goodness-of-fit checks."""
+        enabled = self.enabled_scenarios
+        total = sum(s.target_share for s in enabled.values())
+        return {name: s.target_share / total for name, s in enabled.items()}
+
+    def period_of(self, hour: int, weekend: bool) -> Period:
+        """The period a local hour falls in (weekends are one period)."""
+        if weekend:
+            return "weekend"
+        for name in ("business", "evening"):
+            start, end = getattr(self.periods, name)
+            if start <= hour < end:
+                return name
+        return "night"
+
+
+def load_profile(path: Path | None = None) -> Profile:
+    """Load and validate a profile; errors name the file and the offending field."""
+    source = path or DEFAULT_PROFILE
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        msg = f"cannot read profile {source}: {exc.strerror or exc}"
+        raise ProfileError(msg) from exc
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"profile {source} is not valid TOML: {exc}"
+        raise ProfileError(msg) from exc
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        msg = f"profile {source}: field {field}: {first['msg']}"
+        raise ProfileError(msg) from exc
