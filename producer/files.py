@@ -52,10 +52,11 @@ def write_dataset(
                     _write_lines(dataset, fh, manifest, bar, task)
             else:
                 for i, conv in enumerate(dataset.conversations()):
-                    data = orjson.dumps(conv, option=_JSON_OPTS)
                     name = file_name(i, conv)
-                    (out / name).write_bytes(data)
-                    manifest.add(conv, data)
+                    (out / name).write_bytes(orjson.dumps(conv, option=_JSON_OPTS))
+                    # The checksum is over canonical (compact) JSON, whatever the file layout,
+                    # so files, JSON Lines and Kafka copies of one dataset share it.
+                    manifest.add(conv, orjson.dumps(conv))
                     names.append(name)
                     if i % 1000 == 0:
                         bar.update(task, completed=i)
@@ -69,8 +70,8 @@ def _write_lines(
     dataset: Dataset, fh: BinaryIO, manifest: ManifestBuilder, bar: Progress, task: Any
 ) -> None:
     for i, conv in enumerate(dataset.conversations()):
-        data = orjson.dumps(conv, option=orjson.OPT_APPEND_NEWLINE)
-        fh.write(data)
+        data = orjson.dumps(conv)
+        fh.write(data + b"\n")
         manifest.add(conv, data)
         if i % 1000 == 0:
             bar.update(task, completed=i)

@@ -16,8 +16,9 @@ __all__ = ["ManifestBuilder"]
 class ManifestBuilder:
     """Accumulates counts and a checksum while conversations stream past.
 
-    ``add`` takes each conversation's serialised bytes in index order; the checksum is SHA-256
-    over them, so a manifest proves which bytes a dataset consists of.
+    ``add`` takes each conversation's canonical JSON (compact ``orjson.dumps``) in index order;
+    the checksum is SHA-256 over them, so a manifest proves which data a dataset consists of,
+    whether it was written as files, JSON Lines or Kafka records.
     """
 
     dataset: Dataset

@@ -1,16 +1,72 @@
-"""``voicelens produce`` (placeholder: being built)."""
+"""``voicelens produce``: generate (or read files) and publish to Kafka, exactly once."""
 
 from __future__ import annotations
 
-from voicelens.settings import BASE_CONFIG, KafkaSettings
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import Field
+from rich.progress import Progress
+
+from producer.generator import Dataset, GeneratorOptions
+from producer.publisher import Publisher
+from producer.sources import DirectorySource, GeneratedSource, Source
+from voicelens import topics
+from voicelens.exceptions import ConfigError
+from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
 
 __all__ = ["ProduceCommand"]
 
+log = logging.getLogger("voicelens.produce")
 
-class ProduceCommand(KafkaSettings):
-    """Generate conversations and publish them to Kafka."""
+
+class ProduceCommand(GeneratorOptions, KafkaSettings):
+    """Publish generated conversations (or a directory of VCP JSON files) as Avro events."""
 
     model_config = BASE_CONFIG
 
+    topic: TopicName = Field(topics.CONVERSATIONS, description="conversations topic")
+    partitions: int = Field(6, gt=0, le=10_000, description="partitions when creating the topic")
+    replication_factor: int = Field(
+        1, gt=0, le=32, description="replication factor when creating topics"
+    )
+    datasets_topic: TopicName = Field(
+        topics.DATASETS, description="compacted topic of dataset manifests"
+    )
+    transaction_size: int = Field(5000, gt=0, description="conversations per Kafka transaction")
+    from_dir: Path | None = Field(
+        None, description="publish the VCP JSON files of this directory instead"
+    )
+    timeout: float = Field(20.0, gt=0, description="seconds to wait for the broker before failing")
+
     def cli_cmd(self) -> None:
-        raise NotImplementedError
+        """Run the command; exits non-zero unless every record was committed."""
+        source: Source
+        if self.from_dir is not None:
+            if not self.from_dir.is_dir():
+                raise ConfigError("--from-dir", f"{self.from_dir} is not a directory")
+            source = DirectorySource(self.from_dir)
+        else:
+            source = GeneratedSource(Dataset.from_options(self))
+        publisher = Publisher(
+            self,
+            self.topic,
+            self.partitions,
+            self.datasets_topic,
+            self.replication_factor,
+            self.transaction_size,
+            self.timeout,
+        )
+        with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
+            task = bar.add_task(f"producing {source.dataset_id}", total=source.count)
+            result = publisher.publish(source, lambda done: bar.update(task, completed=done))
+        rate = result.published / max(result.seconds, 1e-9)
+        skipped = f", {result.skipped} files skipped" if self.from_dir is not None else ""
+        resumed = f", resumed at {result.resumed_from}" if result.resumed_from else ""
+        print(
+            f"produced {result.published} records to {self.topic} (dataset {result.dataset_id}, "
+            f"{result.count} in all{resumed}{skipped}), {result.bytes:,} bytes, "
+            f"{result.seconds:.1f} s, {rate:,.0f} records/s",
+            file=sys.stderr,
+        )

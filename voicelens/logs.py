@@ -7,6 +7,7 @@ Secrets never reach a log record: webhook URLs are logged through
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -36,8 +37,9 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(doc, default=str).decode()
 
 
-def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
+def configure_logging(level: str | None = None, *, json: bool | None = None) -> None:
     """Configure the root logger; ``json=None`` picks JSON when stderr is not a tty."""
+    level = level or os.environ.get("VOICELENS_LOG_LEVEL", "INFO")
     use_json = (not sys.stderr.isatty()) if json is None else json
     handler = logging.StreamHandler(sys.stderr)
     if use_json:
@@ -49,3 +51,5 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     root.setLevel(level.upper())
     # aiohttp's access log would print full request paths, which may carry tokens.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if root.level > logging.DEBUG:
+        logging.getLogger("voicelens.kafka.librdkafka").setLevel(logging.CRITICAL)

@@ -15,6 +15,9 @@ from voicelens.settings import KafkaSettings
 __all__ = ["admin_config", "consumer_config", "log_error", "producer_config", "redact_config"]
 
 log = logging.getLogger("voicelens.kafka")
+#: librdkafka's own log lines go here (not to raw stderr); quiet unless debugging, because the
+#: same condition also reaches ``error_cb`` once, and a dead broker makes it repeat every 50 ms.
+client_log = logging.getLogger("voicelens.kafka.librdkafka")
 
 _SECRET_MARKERS = ("password", "secret", "token", "key.pem", "jaas")
 
@@ -29,6 +32,7 @@ def _base(settings: KafkaSettings, role: str) -> dict[str, Any]:
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": f"{settings.client_id}-{role}",
         "error_cb": log_error,
+        "logger": client_log,
     }
 
 
@@ -84,7 +88,7 @@ def redact_config(conf: Mapping[str, Any]) -> dict[str, Any]:
     """A copy safe to log: secret-looking values hidden, callbacks dropped."""
     out: dict[str, Any] = {}
     for key, value in conf.items():
-        if callable(value):
+        if callable(value) or isinstance(value, logging.Logger):
             continue
         out[key] = "***" if any(m in key.lower() for m in _SECRET_MARKERS) else value
     return out

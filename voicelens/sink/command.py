@@ -1,18 +1,77 @@
-"""``voicelens sink`` (placeholder: being built)."""
+"""``voicelens sink``: a local webhook receiver for demos, tests and fault rehearsals."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import orjson
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from voicelens.settings import BASE_CONFIG
+from voicelens.sink.app import SinkOptions, running_sink
+from voicelens.sink.faults import FaultPlan
 
 __all__ = ["SinkCommand"]
 
+Rate = float
+
 
 class SinkCommand(BaseSettings):
-    """Run a local webhook receiver."""
+    """Run a local webhook receiver: counts POSTs, serves GET /stats, can inject faults."""
 
     model_config = BASE_CONFIG
 
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8787, ge=0, le=65535, description="port to listen on")
+    error_rate: Rate = Field(0.0, ge=0, le=1, description="fraction answered 503")
+    throttle_rate: Rate = Field(0.0, ge=0, le=1, description="fraction answered 429 + Retry-After")
+    retry_after: float = Field(1.0, ge=0, description="Retry-After seconds on 429")
+    hang_rate: Rate = Field(0.0, ge=0, le=1, description="fraction never answered in time")
+    reject_rate: Rate = Field(0.0, ge=0, le=1, description="fraction rejected for good (422)")
+    fail_first: int = Field(0, ge=0, description="answer 503 to the first K attempts of every id")
+    latency_ms: float = Field(0.0, ge=0, description="added delay per request")
+    latency_jitter_ms: float = Field(0.0, ge=0, description="extra random delay up to this")
+    seed: int = Field(0, description="seed of the fault decisions")
+    sink_signing_secret: SecretStr | None = Field(
+        None, description="verify Standard Webhooks signatures with this whsec_ key"
+    )
+    record: Path | None = Field(None, description="append one JSON line per request to this file")
+
     def cli_cmd(self) -> None:
-        raise NotImplementedError
+        """Serve until SIGTERM or SIGINT, then print the final stats."""
+        if self.error_rate + self.throttle_rate + self.hang_rate + self.reject_rate > 1:
+            from voicelens.exceptions import ConfigError
+
+            raise ConfigError("--error-rate", "the fault rates add up to more than 1")
+        options = SinkOptions(
+            faults=FaultPlan(
+                self.error_rate,
+                self.throttle_rate,
+                self.hang_rate,
+                self.reject_rate,
+                self.fail_first,
+                self.seed,
+            ),
+            retry_after=self.retry_after,
+            latency_ms=self.latency_ms,
+            latency_jitter_ms=self.latency_jitter_ms,
+            signing_secret=(
+                self.sink_signing_secret.get_secret_value() if self.sink_signing_secret else None
+            ),
+            record=self.record,
+        )
+        asyncio.run(self._serve(options))
+
+    async def _serve(self, options: SinkOptions) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with running_sink(options, self.host, self.port) as (url, state):
+            print(f"sink listening on {url}", file=sys.stderr, flush=True)
+            await stop.wait()
+            print(orjson.dumps(state.stats()).decode(), file=sys.stderr)

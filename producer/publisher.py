@@ -1,0 +1,184 @@
+"""Publishing a dataset to Kafka exactly once, resumably.
+
+One transactional id per (dataset, topic). Each transaction carries up to
+``transaction_size`` conversations and, last, a progress record saying how many of the dataset
+are now committed. A run that is killed at any moment leaves at most one open transaction,
+which the next run's ``init_transactions`` aborts; the next run then resumes from the progress
+record, so a read_committed consumer sees every conversation exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from producer.exceptions import PublishError
+from producer.resume import progress_key, read_progress
+from producer.sources import DirectorySource, Source
+from schemas.codec import ConversationCodec, ConversationEnvelope, DatasetEventCodec
+from schemas.exceptions import EncodeError
+from voicelens import metrics
+from voicelens.kafka import TopicAdmin, TopicSpec
+from voicelens.kafka.exceptions import KafkaClientError
+from voicelens.kafka.transactional import TransactionalProducer
+from voicelens.settings import KafkaSettings
+
+__all__ = ["PublishResult", "Publisher"]
+
+log = logging.getLogger("voicelens.produce")
+
+DATASETS_PARTITIONS = 1
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a run did."""
+
+    dataset_id: str
+    count: int
+    resumed_from: int
+    published: int
+    skipped: int
+    bytes: int
+    seconds: float
+
+
+@dataclass
+class Publisher:
+    """Publishes one source to one topic."""
+
+    settings: KafkaSettings
+    topic: str
+    partitions: int
+    datasets_topic: str
+    replication_factor: int = 1
+    transaction_size: int = 5000
+    timeout: float = 20.0
+
+    def ensure_topics(self) -> None:
+        """Create the conversations and datasets topics when absent (with our partition count)."""
+        admin = TopicAdmin(self.settings, timeout=self.timeout)
+        admin.ensure(TopicSpec(self.topic, self.partitions, self.replication_factor))
+        admin.ensure(
+            TopicSpec(
+                self.datasets_topic,
+                DATASETS_PARTITIONS,
+                self.replication_factor,
+                {"cleanup.policy": "compact"},
+            )
+        )
+
+    def publish(
+        self, source: Source, progress: Callable[[int], None] | None = None
+    ) -> PublishResult:
+        """Publish every conversation of ``source`` not yet committed; raises unless all were."""
+        started = time.monotonic()
+        self.ensure_topics()
+        txn_id = f"voicelens-produce-{source.dataset_id}-{self.topic}"
+        key = progress_key(source.dataset_id, self.topic)
+        codec = ConversationCodec()
+        dataset_codec = DatasetEventCodec()
+        produced_records = metrics.PRODUCED_RECORDS.labels(self.topic)
+        produced_bytes = metrics.PRODUCED_BYTES.labels(self.topic)
+        with TransactionalProducer(self.settings, txn_id, timeout=self.timeout) as producer:
+            producer.init()  # fences a killed run and aborts its open transaction
+            resume = read_progress(self.settings, self.datasets_topic, key, DATASETS_PARTITIONS)
+            if resume:
+                log.info("resuming dataset %s at %d of %d", source.dataset_id, resume, source.count)
+            index = resume
+            names = (
+                source.named_conversations(resume) if isinstance(source, DirectorySource) else None
+            )
+            conversations = source.conversations(resume)
+            dataset_id = source.dataset_id
+            version = source.generator_version
+            topic = self.topic
+            open_txn = False
+            in_txn = 0
+            sent = 0
+            for conversation in conversations:
+                name = next(names)[0] if names is not None else None
+                if not open_txn:
+                    producer.begin()
+                    open_txn = True
+                envelope = ConversationEnvelope(
+                    f"{dataset_id}-{index:09d}", dataset_id, index, int(time.time() * 1000), version
+                )
+                try:
+                    value = codec.encode(envelope, conversation)
+                except EncodeError as exc:
+                    if isinstance(source, DirectorySource) and name is not None:
+                        source.skip(name, str(exc))
+                        index += 1
+                        continue
+                    raise
+                producer.produce(topic, value, conversation["call_id"].encode())
+                index += 1
+                in_txn += 1
+                sent += 1
+                if in_txn >= self.transaction_size:
+                    self._commit(producer, dataset_codec, key, dataset_id, index)
+                    open_txn = False
+                    in_txn = 0
+                    if progress:
+                        progress(index)
+            # The manifest goes out with the last transaction: a dataset is announced complete
+            # only when its last conversation commits.
+            if not open_txn:
+                producer.begin()
+            manifest = source.manifest()
+            producer.produce(
+                self.datasets_topic,
+                dataset_codec.encode(
+                    {
+                        "dataset_id": dataset_id,
+                        "kind": "manifest",
+                        "manifest": manifest,
+                        "updated_at_ms": int(time.time() * 1000),
+                    }
+                ),
+                dataset_id.encode(),
+            )
+            self._commit(producer, dataset_codec, key, dataset_id, index)
+            if progress:
+                progress(index)
+            produced_records.inc(producer.acked)
+            produced_bytes.inc(producer.acked_bytes)
+            skipped = len(source.skipped) if isinstance(source, DirectorySource) else 0
+            return PublishResult(
+                dataset_id,
+                source.count,
+                resume,
+                sent,
+                skipped,
+                producer.acked_bytes,
+                time.monotonic() - started,
+            )
+
+    def _commit(
+        self,
+        producer: TransactionalProducer,
+        codec: DatasetEventCodec,
+        key: str,
+        dataset_id: str,
+        through: int,
+    ) -> None:
+        producer.produce(
+            self.datasets_topic,
+            codec.encode(
+                {
+                    "dataset_id": dataset_id,
+                    "kind": "progress",
+                    "produced_through": through,
+                    "updated_at_ms": int(time.time() * 1000),
+                }
+            ),
+            key.encode(),
+        )
+        try:
+            producer.commit()
+        except KafkaClientError as exc:
+            msg = f"transaction up to conversation {through} of {dataset_id} failed: {exc}"
+            raise PublishError(msg) from exc

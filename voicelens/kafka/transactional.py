@@ -1,0 +1,112 @@
+"""A thin transactional producer: init (fencing any older instance), begin, produce, commit.
+
+Kafka transactions give the producer its exactly-once resume: a killed run's open transaction
+is aborted when the next run with the same ``transactional.id`` calls :meth:`init`, and
+read_committed consumers never see aborted records.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from voicelens.kafka.configuration import producer_config
+from voicelens.kafka.exceptions import KafkaClientError, wrap_kafka_error
+from voicelens.settings import KafkaSettings
+
+__all__ = ["TransactionalProducer"]
+
+
+class TransactionalProducer:
+    """Produce inside transactions; any failed record makes :meth:`commit` raise."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        transactional_id: str,
+        *,
+        timeout: float = 30.0,
+        **overrides: Any,
+    ) -> None:
+        conf = producer_config(settings, **overrides)
+        conf["transactional.id"] = transactional_id
+        conf.setdefault("transaction.timeout.ms", 60_000)
+        self._conf = conf
+        self._timeout = timeout
+        self._producer: Producer | None = None
+        self._failed: KafkaError | None = None
+        self.acked = 0
+        self.acked_bytes = 0
+
+    @property
+    def client(self) -> Producer:
+        """The confluent-kafka producer, created on first use."""
+        if self._producer is None:
+            self._producer = Producer(self._conf)
+        return self._producer
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            if self._failed is None:
+                self._failed = err
+        else:
+            self.acked += 1
+            self.acked_bytes += len(msg.value() or b"")
+
+    def init(self) -> None:
+        """Register the transactional id, fencing and aborting any previous instance's work."""
+        try:
+            self.client.init_transactions(self._timeout)
+        except KafkaException as exc:
+            raise wrap_kafka_error("initialising the transactional producer", exc) from exc
+
+    def begin(self) -> None:
+        """Start a transaction."""
+        try:
+            self.client.begin_transaction()
+        except KafkaException as exc:
+            raise wrap_kafka_error("beginning a transaction", exc) from exc
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Queue one record in the open transaction; waits for queue space when full."""
+        while True:
+            try:
+                self.client.produce(topic, value, key, on_delivery=self._on_delivery)
+                return
+            except BufferError:
+                self.client.poll(0.05)
+            except KafkaException as exc:
+                raise wrap_kafka_error(f"producing to {topic!r}", exc) from exc
+
+    def commit(self) -> None:
+        """Flush and commit the open transaction; raise (after aborting) if anything failed."""
+        try:
+            self.client.flush(self._timeout)
+            if self._failed is not None:
+                err = self._failed
+                self._failed = None
+                self.client.abort_transaction(self._timeout)
+                msg = f"a record of the transaction was not acknowledged: {err.str()}"
+                raise KafkaClientError(msg)
+            self.client.commit_transaction(self._timeout)
+        except KafkaException as exc:
+            raise wrap_kafka_error("committing a transaction", exc) from exc
+
+    def close(self) -> None:
+        """Flush anything outside a transaction and drop the client."""
+        if self._producer is not None:
+            self._producer.flush(5.0)
+            self._producer = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
