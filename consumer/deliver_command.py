@@ -1,16 +1,158 @@
-"""``voicelens deliver`` (placeholder: being built)."""
+"""``voicelens deliver``: one consumer-group member posting conversations to a webhook."""
 
 from __future__ import annotations
 
-from voicelens.settings import BASE_CONFIG, KafkaSettings
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from contextlib import AsyncExitStack
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+
+from consumer.async_producer import AsyncProducer
+from consumer.progress import ProgressReporter
+from consumer.retry_policy import RetryPolicy
+from consumer.service import DeliveryConfig, DeliveryService
+from consumer.signing import WebhookSigner
+from consumer.webhook import WebhookClient, new_session
+from voicelens import topics
+from voicelens.kafka import TopicAdmin, TopicSpec
+from voicelens.redaction import redact_url
+from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
 
 __all__ = ["DeliverCommand"]
 
+log = logging.getLogger("voicelens.deliver")
+
 
 class DeliverCommand(KafkaSettings):
-    """Deliver conversations to a webhook."""
+    """Consume conversations in a consumer group and POST each one to a webhook."""
 
     model_config = BASE_CONFIG
 
+    webhook_url: SecretStr = Field(
+        description="the webhook (its path and query are treated as secret)"
+    )
+    topic: TopicName = Field(topics.CONVERSATIONS, description="conversations topic")
+    group: str = Field(
+        "voicelens-deliver", min_length=1, description="consumer group (one per webhook)"
+    )
+    max_rps: float | None = Field(
+        None, gt=0, description="webhook budget in requests/s, split over partitions"
+    )
+    partition_rps: float | None = Field(
+        None, gt=0, description="requests/s per partition (overrides --max-rps)"
+    )
+    max_in_flight: int = Field(64, gt=0, le=10_000, description="records in flight in this process")
+    partition_window: int | None = Field(
+        None, gt=0, description="records in flight per partition (default: max-in-flight)"
+    )
+    timeout: float = Field(30.0, gt=0, description="seconds per request")
+    max_attempts: int = Field(6, gt=0, description="attempts per record before the DLQ")
+    max_retry_seconds: float = Field(
+        300.0, gt=0, description="total retry time per record before the DLQ"
+    )
+    retry_after_cap: float = Field(60.0, ge=0, description="longest Retry-After honoured, seconds")
+    grace: float = Field(30.0, ge=0, description="seconds to drain in-flight work on SIGTERM")
+    until_drained: bool = Field(
+        False, description="exit 0 once everything up to the start end offsets is finished"
+    )
+    signing_secret: SecretStr | None = Field(None, description="Standard Webhooks key (whsec_...)")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="serve /metrics, /healthz, /readyz here"
+    )
+    consumer_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        description="this member's id",
+    )
+    deliveries_topic: TopicName = Field(
+        topics.DELIVERIES, description="topic of delivery outcome events"
+    )
+    insecure_skip_tls_verify: bool = Field(
+        False, description="do not verify the webhook's TLS certificate"
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = "must be an http(s) URL with a host"
+            raise ValueError(msg)
+        return value
+
     def cli_cmd(self) -> None:
-        raise NotImplementedError
+        """Run until stopped (or drained); exit 0 on a clean stop."""
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        admin = TopicAdmin(self)
+        partitions = admin.require(self.topic)
+        for name in (topics.dlq_topic(self.topic), self.deliveries_topic):
+            admin.ensure(TopicSpec(name, partitions), exact=False)
+        end_offsets = admin.end_offsets(self.topic) if self.until_drained else {}
+        rps = self.partition_rps or (self.max_rps / partitions if self.max_rps else None)
+        url = self.webhook_url.get_secret_value()
+        config = DeliveryConfig(
+            topic=self.topic,
+            group=self.group,
+            consumer_id=self.consumer_id,
+            deliveries_topic=self.deliveries_topic,
+            dlq_topic=topics.dlq_topic(self.topic),
+            webhook_label=redact_url(url),
+            partition_rps=rps,
+            max_in_flight=self.max_in_flight,
+            partition_window=self.partition_window or self.max_in_flight,
+            grace=self.grace,
+            revoke_timeout=min(self.grace, 15.0),
+            until_drained=self.until_drained,
+            end_offsets=end_offsets,
+            retry=RetryPolicy(
+                max_attempts=self.max_attempts,
+                max_elapsed=self.max_retry_seconds,
+                retry_after_cap=self.retry_after_cap,
+            ),
+        )
+        signer = (
+            WebhookSigner(self.signing_secret.get_secret_value()) if self.signing_secret else None
+        )
+        log.info(
+            "delivering %s (%d partitions) to %s as %s in group %s, %s",
+            self.topic,
+            partitions,
+            config.webhook_label,
+            self.consumer_id,
+            self.group,
+            f"{rps:.3g} req/s per partition" if rps else "no rate limit",
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with AsyncExitStack() as stack:
+            session = await stack.enter_async_context(
+                new_session(self.max_in_flight, verify_tls=not self.insecure_skip_tls_verify)
+            )
+            producer = AsyncProducer(self, loop)
+            stack.callback(producer.close)
+            client = WebhookClient(session, url, self.timeout, signer)
+            service = DeliveryService(self, config, client, producer)
+            if self.metrics_port is not None:
+                from voicelens.health import MetricsServer
+
+                stack.enter_context(MetricsServer(self.metrics_port, readiness=service.ready))
+            reporter = ProgressReporter(service, interactive=sys.stderr.isatty())
+            stack.push_async_callback(reporter.stop)
+            reporter.start()
+            stats = await service.run(stop)
+        elapsed = max(1e-9, time.monotonic() - stats.started)
+        print(
+            f"delivered {stats.delivered}, dead-lettered {stats.dead_lettered} "
+            f"in {elapsed:.1f} s ({stats.finished / elapsed:,.0f}/s)",
+            file=sys.stderr,
+        )

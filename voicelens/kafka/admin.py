@@ -69,11 +69,15 @@ class TopicAdmin:
             raise TopicMissingError(msg)
         return count
 
-    def ensure(self, spec: TopicSpec) -> bool:
-        """Create the topic if absent (True when created); another partition count is an error."""
+    def ensure(self, spec: TopicSpec, *, exact: bool = True) -> bool:
+        """Create the topic if absent (True when created).
+
+        With ``exact``, an existing topic with another partition count is an error; without it,
+        any existing topic will do (output topics whose layout is the operator's choice).
+        """
         existing = self.partition_count(spec.name)
         if existing is not None:
-            if existing != spec.partitions:
+            if exact and existing != spec.partitions:
                 msg = (
                     f"topic {spec.name!r} exists with {existing} partitions, "
                     f"not the {spec.partitions} asked for (--partitions)"
@@ -93,7 +97,7 @@ class TopicAdmin:
             err = exc.args[0] if exc.args else None
             if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 # Another process created it between our look and our create: check it instead.
-                self.ensure(spec)
+                self.ensure(spec, exact=exact)
                 return False
             raise wrap_kafka_error(f"creating topic {spec.name!r}", exc) from exc
         log.info("created topic %s with %d partitions", spec.name, spec.partitions)

@@ -1,0 +1,45 @@
+"""Loop-side state of one assigned partition."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from confluent_kafka import Message
+
+from consumer.offset_tracker import OffsetTracker
+from consumer.rate_limiter import TokenBucket
+
+__all__ = ["PartitionState"]
+
+
+@dataclass
+class PartitionState:
+    """What the service holds for one partition of one assignment generation.
+
+    A completion whose ``generation`` no longer matches (the partition was revoked and perhaps
+    re-assigned since) is ignored, so an old assignment can never store over a new owner.
+    """
+
+    partition: int
+    generation: int
+    tracker: OffsetTracker
+    limiter: TokenBucket
+    window: int
+    end_offset: int
+    queue: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    worker: asyncio.Task[None] | None = None
+    paused: bool = False
+    draining: bool = False
+
+    @property
+    def backlog(self) -> int:
+        """Records fetched for this partition and not finished."""
+        return self.queue.qsize() + len(self.tasks)
+
+    @property
+    def drained(self) -> bool:
+        """Finished everything up to the end offset seen at start."""
+        point = self.tracker.commit_point
+        return self.backlog == 0 and point is not None and point >= self.end_offset

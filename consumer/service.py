@@ -1,0 +1,499 @@
+"""The delivery engine: consume, rate-limit, POST, dead-letter, record, commit.
+
+Threads: one thread owns the confluent-kafka consumer — every call on it (consume, pause,
+resume, store, commit, and the rebalance callbacks librdkafka runs inside consume) happens there,
+through a single-thread executor, so the asyncio loop never blocks on Kafka and the consumer is
+never used from two threads. The loop runs the HTTP work; per partition, a worker takes records
+in offset order, waits for the partition's rate-limit token, and starts one task per record.
+
+At-least-once: an offset is stored only when its record is finished — delivered (2xx) or
+dead-lettered (DLQ write acknowledged) — and its delivery event acknowledged; the stored offset
+of a partition is its lowest unfinished one (:class:`~consumer.offset_tracker.OffsetTracker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+from consumer.async_producer import AsyncProducer
+from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
+from consumer.offset_tracker import OffsetTracker
+from consumer.outcomes import Outcome, dead_letter_headers, delivery_event
+from consumer.partition import PartitionState
+from consumer.rate_limiter import TokenBucket
+from consumer.retry_policy import RetryPolicy
+from consumer.webhook import WebhookClient
+from schemas.codec import ConversationCodec, DeliveryEventCodec
+from schemas.exceptions import DecodeError
+from voicelens import metrics
+from voicelens.kafka.configuration import consumer_config
+from voicelens.kafka.exceptions import KafkaClientError
+from voicelens.settings import KafkaSettings
+
+__all__ = ["DeliveryConfig", "DeliveryService", "RunStats"]
+
+log = logging.getLogger("voicelens.deliver")
+T = TypeVar("T")
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """Everything the engine needs, resolved at start-up."""
+
+    topic: str
+    group: str
+    consumer_id: str
+    deliveries_topic: str
+    dlq_topic: str
+    webhook_label: str  # redacted: scheme://host/…
+    partition_rps: float | None
+    max_in_flight: int
+    partition_window: int
+    grace: float
+    revoke_timeout: float
+    until_drained: bool
+    end_offsets: dict[int, int]
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass
+class RunStats:
+    """Counters of one run."""
+
+    delivered: int = 0
+    dead_lettered: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def finished(self) -> int:
+        """Records finished either way."""
+        return self.delivered + self.dead_lettered
+
+
+class DeliveryService:
+    """One consumer-group member delivering one topic to one webhook."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        config: DeliveryConfig,
+        client: WebhookClient,
+        producer: AsyncProducer,
+    ) -> None:
+        self._settings = settings
+        self.config = config
+        self._client = client
+        self._producer = producer
+        self._codec = ConversationCodec()
+        self._events = DeliveryEventCodec()
+        self._kafka = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voicelens-kafka")
+        self._consumer: Consumer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._parts: dict[int, PartitionState] = {}
+        self._generation = 0
+        self._slots = asyncio.Semaphore(config.max_in_flight)
+        self._fatal: BaseException | None = None
+        self.stats = RunStats()
+        self.assigned_once = asyncio.Event()
+
+    # ----------------------------------------------------------------- kafka thread
+    async def _on_kafka(self, fn: Callable[[], T]) -> T:
+        assert self._loop is not None  # noqa: S101
+        return await self._loop.run_in_executor(self._kafka, fn)
+
+    def _open(self) -> None:
+        conf = consumer_config(self._settings, self.config.group)
+        conf["client.id"] = self.config.consumer_id
+        consumer = Consumer(conf)
+        consumer.subscribe(
+            [self.config.topic],
+            on_assign=self._cb_assign,
+            on_revoke=self._cb_revoke,
+            on_lost=self._cb_lost,
+        )
+        self._consumer = consumer
+
+    def _call_loop(self, coro: Any, timeout: float | None = None) -> Any:
+        assert self._loop is not None  # noqa: S101
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def _cb_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        metrics.REBALANCES.labels("assign").inc()
+        if not partitions:
+            return
+        committed = consumer.committed(partitions, timeout=15)
+        starts: dict[int, int] = {}
+        for tp in committed:
+            offset = tp.offset
+            if offset < 0:  # no commit yet: the group starts at the earliest offset
+                offset = consumer.get_watermark_offsets(tp, timeout=10)[0]
+            starts[tp.partition] = offset
+        self._call_loop(self._assign(starts))
+
+    def _cb_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        metrics.REBALANCES.labels("revoke").inc()
+        final = self._call_loop(
+            self._revoke([tp.partition for tp in partitions], lost=False),
+            self.config.revoke_timeout + 10,
+        )
+        offsets = [TopicPartition(self.config.topic, p, o) for p, o in final.items()]
+        if offsets:
+            try:
+                # Store too: auto-commit (and close) commit the stored offsets, which must not
+                # be older than what we commit here.
+                consumer.store_offsets(offsets=offsets)
+                consumer.commit(offsets=offsets, asynchronous=False)
+                metrics.COMMITS.labels("ok").inc()
+            except Exception:  # a failed commit here means re-delivery, not loss
+                metrics.COMMITS.labels("error").inc()
+                log.warning("commit on revoke failed; records will be re-delivered", exc_info=True)
+
+    def _cb_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        metrics.REBALANCES.labels("lost").inc()
+        self._call_loop(self._revoke([tp.partition for tp in partitions], lost=True), 30)
+
+    def _cycle(
+        self, store: dict[int, tuple[int, int]], pause: list[int], resume: list[int]
+    ) -> tuple[list[Message], dict[int, int]]:
+        consumer = self._consumer
+        assert consumer is not None  # noqa: S101
+        topic = self.config.topic
+        held = {tp.partition for tp in consumer.assignment()}
+        offsets = [
+            TopicPartition(topic, p, off)
+            for p, (gen, off) in store.items()
+            if p in held and p in self._parts and self._parts[p].generation == gen
+        ]
+        if offsets:
+            consumer.store_offsets(offsets=offsets)
+        if pause:
+            consumer.pause([TopicPartition(topic, p) for p in pause if p in held])
+        if resume:
+            consumer.resume([TopicPartition(topic, p) for p in resume if p in held])
+        msgs = consumer.consume(_BATCH, 0.2)
+        # Positions move past transaction markers and aborted records, which are never
+        # delivered to us; the loop uses them to commit over such gaps.
+        positions = {
+            tp.partition: tp.offset
+            for tp in consumer.position([TopicPartition(topic, p) for p in held])
+            if tp.offset >= 0
+        }
+        return msgs, positions
+
+    def _lag(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for tp in consumer.assignment():
+            state = self._parts.get(tp.partition)
+            if state is None or state.tracker.commit_point is None:
+                continue
+            _low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0:
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                    max(0, high - state.tracker.commit_point)
+                )
+
+    def _group_done(self) -> bool:
+        consumer = self._consumer
+        assert consumer is not None  # noqa: S101
+        tps = [TopicPartition(self.config.topic, p) for p in self.config.end_offsets]
+        committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
+        return all(
+            committed.get(p, -1) >= end or end == 0 for p, end in self.config.end_offsets.items()
+        )
+
+    def _final_commit(self, offsets: dict[int, int]) -> None:
+        consumer = self._consumer
+        assert consumer is not None  # noqa: S101
+        held = {tp.partition for tp in consumer.assignment()}
+        tps = [TopicPartition(self.config.topic, p, o) for p, o in offsets.items() if p in held]
+        if tps:
+            consumer.store_offsets(offsets=tps)  # close() commits the stored offsets
+            consumer.commit(offsets=tps, asynchronous=False)
+            metrics.COMMITS.labels("ok").inc()
+        consumer.close()  # leaves the group; its revoke callback finds nothing left to do
+
+    # ------------------------------------------------------------------ loop side
+    async def _assign(self, starts: dict[int, int]) -> None:
+        self._generation += 1
+        for partition, start in starts.items():
+            state = PartitionState(
+                partition=partition,
+                generation=self._generation,
+                tracker=OffsetTracker(start),
+                limiter=TokenBucket(self.config.partition_rps),
+                window=self.config.partition_window,
+                end_offset=self.config.end_offsets.get(partition, 0),
+            )
+            state.worker = asyncio.create_task(self._worker(state))
+            self._parts[partition] = state
+            metrics.PARTITION_RATE_BUDGET.labels(str(partition)).set(self.config.partition_rps or 0)
+        metrics.PARTITIONS_ASSIGNED.set(len(self._parts))
+        log.info("assigned partitions %s", sorted(starts))
+        self.assigned_once.set()
+
+    async def _revoke(self, partitions: list[int], *, lost: bool) -> dict[int, int]:
+        """Finish (or, past the timeout, abandon) in-flight work; return final commit points."""
+        final: dict[int, int] = {}
+        states = [self._parts[p] for p in partitions if p in self._parts]
+        for state in states:
+            state.draining = True
+            if state.worker is not None:
+                state.worker.cancel()
+        tasks = {t for s in states for t in s.tasks}
+        if tasks and not lost:
+            _done, pending = await asyncio.wait(tasks, timeout=self.config.revoke_timeout)
+            for task in pending:
+                task.cancel()
+        elif tasks:
+            for task in tasks:
+                task.cancel()
+        for state in states:
+            del self._parts[state.partition]
+            if not lost and state.tracker.commit_point is not None:
+                final[state.partition] = state.tracker.commit_point
+        metrics.PARTITIONS_ASSIGNED.set(len(self._parts))
+        log.info("%s partitions %s", "lost" if lost else "revoked", sorted(partitions))
+        return final
+
+    async def _worker(self, state: PartitionState) -> None:
+        window = asyncio.Semaphore(state.window)
+        wait_metric = metrics.RATE_LIMIT_WAIT.labels(str(state.partition))
+        while True:
+            msg = await state.queue.get()
+            await window.acquire()
+            await self._slots.acquire()
+            waited = await state.limiter.acquire()
+            if waited:
+                wait_metric.inc(waited)
+            task = asyncio.create_task(self._process(state, msg))
+            state.tasks.add(task)
+
+            def done(t: asyncio.Task[None], state: PartitionState = state) -> None:
+                state.tasks.discard(t)
+                window.release()
+                self._slots.release()
+                metrics.IN_FLIGHT.dec()
+                if not t.cancelled() and t.exception() is not None and self._fatal is None:
+                    self._fatal = t.exception()
+
+            metrics.IN_FLIGHT.inc()
+            task.add_done_callback(done)
+
+    async def _process(self, state: PartitionState, msg: Message) -> None:
+        cfg = self.config
+        partition, offset = state.partition, msg.offset() or 0
+        first = now_ms = int(time.time() * 1000)
+        call_id: str | None = None
+        dataset_id: str | None = None
+        webhook_id: str | None = None
+        try:
+            envelope, conversation = self._codec.decode(msg.value() or b"")
+            call_id = conversation["call_id"]
+            dataset_id = envelope.dataset_id
+            webhook_id = f"msg_{call_id}"
+            body = orjson.dumps(conversation)
+        except (DecodeError, KeyError, TypeError) as exc:
+            outcome = Outcome(False, None, 0, f"undecodable: {exc}", now_ms, now_ms, now_ms)
+        else:
+            outcome = await self._deliver(state, body, webhook_id)
+        if not outcome.delivered:
+            await self._producer.send(
+                cfg.dlq_topic,
+                msg.value() or b"",
+                msg.key(),
+                dead_letter_headers(msg.headers(), outcome, cfg.topic, partition, offset),
+            )
+            metrics.DEAD_LETTERED.labels((outcome.reason or "unknown").split(":")[0]).inc()
+        event = delivery_event(
+            outcome=outcome,
+            call_id=call_id,
+            dataset_id=dataset_id,
+            idempotency_key=webhook_id,
+            consumer_id=cfg.consumer_id,
+            group=cfg.group,
+            topic=cfg.topic,
+            partition=partition,
+            offset=offset,
+            webhook=cfg.webhook_label,
+        )
+        await self._producer.send(
+            cfg.deliveries_topic, self._events.encode(event), (call_id or "").encode() or None
+        )
+        metrics.DELIVERY_LATENCY.observe((outcome.finished_ms - first) / 1000)
+        if outcome.delivered:
+            self.stats.delivered += 1
+            metrics.DELIVERED.labels(cfg.topic, str(partition)).inc()
+        else:
+            self.stats.dead_lettered += 1
+        current = self._parts.get(partition)
+        if current is state and current.generation == state.generation:
+            state.tracker.finish(offset)
+
+    async def _deliver(self, state: PartitionState, body: bytes, webhook_id: str) -> Outcome:
+        policy = self.config.retry
+        start = time.monotonic()
+        first_ms = int(time.time() * 1000)
+        attempt = 0
+        while True:
+            attempt += 1
+            sent = time.monotonic()
+            try:
+                status = await self._client.post(body, webhook_id)
+            except PermanentDeliveryError as exc:
+                self._attempt_metrics("permanent", exc.status, sent)
+                now = int(time.time() * 1000)
+                return Outcome(
+                    False, exc.status, attempt, f"rejected: {exc.reason}", first_ms, now, now
+                )
+            except RetriableDeliveryError as exc:
+                self._attempt_metrics(
+                    "retriable", exc.status, sent, timeout="timed out" in exc.reason
+                )
+                delay = policy.delay(attempt, exc.retry_after)
+                if policy.gives_up(attempt, time.monotonic() - start, delay):
+                    now = int(time.time() * 1000)
+                    return Outcome(
+                        False,
+                        exc.status,
+                        attempt,
+                        f"retries exhausted: {exc.reason}",
+                        first_ms,
+                        now,
+                        now,
+                    )
+                metrics.RETRIES.inc()
+                await asyncio.sleep(delay)
+                await state.limiter.acquire()
+                continue
+            self._attempt_metrics("success", status, sent)
+            now = int(time.time() * 1000)
+            return Outcome(True, status, attempt, None, first_ms, now, now)
+
+    @staticmethod
+    def _attempt_metrics(
+        result: str, status: int | None, sent: float, *, timeout: bool = False
+    ) -> None:
+        metrics.DELIVERY_ATTEMPTS.labels(
+            result, metrics.status_class(status, timeout=timeout)
+        ).inc()
+        metrics.WEBHOOK_REQUEST_DURATION.observe(time.monotonic() - sent)
+
+    def _accept(self, msg: Message) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("consume error: %s", err.str())
+            return
+        state = self._parts.get(msg.partition() or 0)
+        if state is None or state.draining:
+            return  # fetched for a partition we no longer hold: the new owner will take it
+        state.tracker.take(msg.offset() or 0)
+        state.queue.put_nowait(msg)
+
+    # ------------------------------------------------------------------ main loop
+    def in_flight(self) -> int:
+        """Records taken and not finished, over all partitions."""
+        return sum(s.backlog for s in self._parts.values())
+
+    def ready(self) -> bool:
+        """Partitions assigned (for /readyz)."""
+        return bool(self._parts)
+
+    async def run(self, stop: asyncio.Event) -> RunStats:
+        """Deliver until ``stop`` is set (or, with ``until_drained``, until drained)."""
+        self._loop = asyncio.get_running_loop()
+        await self._on_kafka(self._open)
+        stored: dict[int, tuple[int, int]] = {}
+        paused: set[int] = set()
+        last_lag = 0.0
+        last_group_check = 0.0
+        try:
+            while not stop.is_set() and self._fatal is None:
+                store: dict[int, tuple[int, int]] = {}
+                pause: list[int] = []
+                resume: list[int] = []
+                for p, state in self._parts.items():
+                    point = state.tracker.commit_point
+                    if point is not None and stored.get(p) != (state.generation, point):
+                        store[p] = (state.generation, point)
+                    if state.backlog >= state.window * 2 and p not in paused:
+                        pause.append(p)
+                    elif state.backlog <= state.window and p in paused:
+                        resume.append(p)
+                paused = (paused | set(pause)) - set(resume)
+                paused &= set(self._parts)
+                msgs, positions = await self._on_kafka(
+                    functools.partial(self._cycle, store, pause, resume)
+                )
+                stored.update(store)
+                for msg in msgs:
+                    self._accept(msg)
+                for p, position in positions.items():
+                    held_state = self._parts.get(p)
+                    if held_state is not None and not held_state.draining:
+                        held_state.tracker.skip_to(position)
+                now = time.monotonic()
+                if now - last_lag > 2:
+                    last_lag = now
+                    await self._on_kafka(self._lag)
+                if self.config.until_drained:
+                    if self._parts and all(s.drained for s in self._parts.values()):
+                        log.info("drained every partition held up to its start end offset")
+                        break
+                    if not self._parts and now - last_group_check > 2:
+                        last_group_check = now
+                        if await self._on_kafka(self._group_done):
+                            log.info("holding no partitions and the group has drained the topic")
+                            break
+            if self._fatal is not None:
+                raise self._fatal
+        finally:
+            await self._shutdown()
+        return self.stats
+
+    async def _shutdown(self) -> None:
+        """Stop fetching, drain within the grace period, commit, leave the group."""
+        for state in self._parts.values():
+            state.draining = True
+            if state.worker is not None:
+                state.worker.cancel()
+        tasks = {t for s in self._parts.values() for t in s.tasks}
+        deadline = time.monotonic() + self.config.grace
+        held = list(self._parts)
+        paused_all = False
+        while tasks and time.monotonic() < deadline:
+            if not paused_all and self._consumer is not None:
+                # Keep serving the group (heartbeats, max.poll.interval) without fetching more.
+                await self._on_kafka(lambda: self._cycle({}, held, []))
+                paused_all = True
+            _done, tasks = await asyncio.wait(tasks, timeout=0.5)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
+            log.warning("grace period over: %d records left unfinished for re-delivery", len(tasks))
+        final = {
+            p: s.tracker.commit_point
+            for p, s in self._parts.items()
+            if s.tracker.commit_point is not None
+        }
+        if self._consumer is not None:
+            try:
+                await self._on_kafka(lambda: self._final_commit(final))
+            except KafkaClientError:
+                log.warning("final commit failed; records will be re-delivered", exc_info=True)
+        self._parts.clear()
+        self._kafka.shutdown(wait=True)
