@@ -100,6 +100,13 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
         raise RuntimeError(msg)
 
 
+def _report(topic: str, deliveries: str, out: Path, env: dict[str, str]) -> int:
+    args = _voicelens(
+        "report", "--topic", topic, "--deliveries-topic", deliveries, "--out", str(out)
+    )
+    return subprocess.run(args, env=env, check=False).returncode
+
+
 def main() -> None:
     """Run the demo; exit non-zero if any stage fails or anything is missing at the webhook."""
     env = dict(os.environ)
@@ -164,13 +171,7 @@ def main() -> None:
         if any(codes):
             msg = f"a deliver process failed (exit codes {codes})"
             raise RuntimeError(msg)
-        report_rc = subprocess.run(
-            _voicelens(
-                "report", "--topic", topic, "--deliveries-topic", deliveries, "--out", str(out)
-            ),
-            env=env,
-            check=False,
-        ).returncode
+        report_rc = _report(topic, deliveries, out, env)
 
     delivered = int(stats.get("unique_call_ids", stats.get("accepted", 0)))
     table = Table(title="VoiceLens demo", show_header=False)

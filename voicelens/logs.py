@@ -51,5 +51,6 @@ def configure_logging(level: str | None = None, *, json: bool | None = None) -> 
     root.setLevel(level.upper())
     # aiohttp's access log would print full request paths, which may carry tokens.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     if root.level > logging.DEBUG:
         logging.getLogger("voicelens.kafka.librdkafka").setLevel(logging.CRITICAL)
