@@ -38,7 +38,9 @@ class OffsetTracker:
         while self._pending and self._pending[0] in self._finished:
             done = self._pending.popleft()
             self._finished.discard(done)
-            self.commit_point = done + 1
+            # Offsets between two taken ones (transaction markers, aborted records) are not
+            # ours to finish: the commit point jumps to the next pending offset.
+            self.commit_point = self._pending[0] if self._pending else done + 1
             moved = True
         return moved
 
