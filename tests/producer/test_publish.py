@@ -1,0 +1,127 @@
+"""`voicelens produce` against the real broker: exactly once, resumable, honest about failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from report.readers import read_topic
+from schemas.codec import ConversationCodec, DatasetEventCodec
+from voicelens.kafka import TopicAdmin
+from voicelens.settings import KafkaSettings
+
+pytestmark = pytest.mark.kafka
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vcp-0.3-examples"
+codec = ConversationCodec()
+
+
+def produce_cmd(settings: KafkaSettings, topic: str, datasets: str, *args: str) -> list[str]:
+    return [
+        sys.executable, "-m", "voicelens", "produce", "--bootstrap-servers",
+        settings.bootstrap_servers, "--topic", topic, "--datasets-topic", datasets,
+        "--end-time", "2026-11-01T00:00:00Z", *args,
+    ]
+
+
+def committed_indices(settings: KafkaSettings, topic: str) -> Counter[int]:
+    return Counter(
+        codec.decode(m.value() or b"")[0].index for m in read_topic(settings, topic, lambda m: m)
+    )
+
+
+def test_publishes_every_record_once_and_a_manifest(
+    kafka_settings: KafkaSettings, topic_factory: Callable[..., str]
+) -> None:
+    topic, datasets = topic_factory(3), topic_factory(1, suffix="-datasets")
+    cmd = produce_cmd(kafka_settings, topic, datasets, "--count", "700", "--partitions", "3",
+                      "--transaction-size", "100")
+    first = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "produced 700 records" in first.stderr
+    again = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "produced 0 records" in again.stderr  # resumed at the end: nothing twice
+    assert committed_indices(kafka_settings, topic) == Counter(range(700))
+    manifests = [
+        e for e in read_topic(kafka_settings, datasets, lambda m: DatasetEventCodec().decode(m.value() or b""))
+        if e["kind"] == "manifest"
+    ]
+    assert manifests
+    assert manifests[-1]["manifest"]["count"] == 700
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [0, 300, 1100])
+def test_kill_9_then_rerun_gives_exactly_n(
+    kafka_settings: KafkaSettings, admin: TopicAdmin, topic_factory: Callable[..., str], kill_after: int
+) -> None:
+    """SIGKILL once at least ``kill_after`` records are on the log (0: as soon as it starts)."""
+    n = 2000
+    topic, datasets = topic_factory(2), topic_factory(1, suffix="-datasets")
+    cmd = produce_cmd(kafka_settings, topic, datasets, "--count", str(n), "--partitions", "2",
+                      "--transaction-size", "150")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while kill_after and sum(admin.end_offsets(topic).values()) < kill_after:
+        assert proc.poll() is None, "finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    if not kill_after:
+        time.sleep(0.8)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    rerun = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    counts = committed_indices(kafka_settings, topic)
+    assert counts == Counter(range(n)), "gap or duplicate after kill -9 and rerun"
+
+
+def test_from_dir_skips_bad_files_by_name_and_publishes_the_rest(
+    kafka_settings: KafkaSettings, topic_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    for path in EXAMPLES.glob("*.json"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "hvac_900_broken.json").write_text('{"call_id": ')
+    (tmp_path / "hvac_901_wrong.json").write_text('{"call_id": "x", "vcp_version": "0.2"}')
+    topic, datasets = topic_factory(1), topic_factory(1, suffix="-datasets")
+    cmd = produce_cmd(kafka_settings, topic, datasets, "--from-dir", str(tmp_path), "--partitions", "1")
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "hvac_900_broken.json" in result.stderr
+    assert "hvac_901_wrong.json" in result.stderr
+    assert "2 files skipped" in result.stderr
+    decoded = [codec.decode(m.value() or b"")[1] for m in read_topic(kafka_settings, topic, lambda m: m)]
+    assert sorted(d["vcp_payload"]["custom"]["outcome_hint"] for d in decoded) == sorted(
+        p.name.split("_", 2)[2].rsplit("_", 1)[0] for p in EXAMPLES.glob("*.json")
+    )
+
+
+def test_existing_topic_with_other_partition_count_is_refused(
+    kafka_settings: KafkaSettings, topic_factory: Callable[..., str]
+) -> None:
+    topic, datasets = topic_factory(2), topic_factory(1, suffix="-datasets")
+    cmd = produce_cmd(kafka_settings, topic, datasets, "--count", "5", "--partitions", "3")
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode != 0
+    assert "exists with 2 partitions" in result.stderr
+    assert "--partitions" in result.stderr
+
+
+def test_unreachable_broker_fails_fast_and_clearly() -> None:
+    settings = KafkaSettings(bootstrap_servers="127.0.0.1:1")
+    cmd = produce_cmd(settings, "t", "d", "--count", "5", "--timeout", "3")
+    started = time.monotonic()
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode != 0
+    assert "error" in result.stderr
+    assert "produced" not in result.stderr
+    assert time.monotonic() - started < 30
