@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from consumer.async_producer import AsyncProducer
 from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
@@ -130,16 +130,11 @@ class DeliveryService:
 
     def _cb_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels("assign").inc()
-        if not partitions:
-            return
-        committed = consumer.committed(partitions, timeout=15)
-        starts: dict[int, int] = {}
-        for tp in committed:
-            offset = tp.offset
-            if offset < 0:  # no commit yet: the group starts at the earliest offset
-                offset = consumer.get_watermark_offsets(tp, timeout=10)[0]
-            starts[tp.partition] = offset
-        self._call_loop(self._assign(starts))
+        if partitions:
+            # Start points come from the first record taken, or from the consumer's position
+            # (see _cycle); asking the coordinator here can time out while a killed member is
+            # still in the group.
+            self._call_loop(self._assign([tp.partition for tp in partitions]))
 
     def _cb_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels("revoke").inc()
@@ -177,6 +172,10 @@ class DeliveryService:
         ]
         if offsets:
             consumer.store_offsets(offsets=offsets)
+            # Commit now rather than on the 1 s auto-commit timer, so that a crash re-delivers
+            # little beyond the in-flight window. Asynchronous: the poll loop never waits on it.
+            consumer.commit(offsets=offsets, asynchronous=True)
+            metrics.COMMITS.labels("async").inc()
         if pause:
             consumer.pause([TopicPartition(topic, p) for p in pause if p in held])
         if resume:
@@ -205,11 +204,38 @@ class DeliveryService:
                     max(0, high - state.tracker.commit_point)
                 )
 
+    def _resolve_starts(self, partitions: list[int]) -> dict[int, int]:
+        """Committed offsets (or the log start, when the group has none) of idle partitions.
+
+        Asked from the loop, not from the assign callback: while the coordinator is still
+        settling a rebalance (a killed member not yet timed out) the request can stall, and a
+        stalled callback would stall the whole group. A timeout here is simply asked again.
+        """
+        consumer = self._consumer
+        assert consumer is not None  # noqa: S101
+        tps = [TopicPartition(self.config.topic, p) for p in partitions]
+        try:
+            committed = consumer.committed(tps, timeout=2)
+        except KafkaException as exc:
+            log.info("could not read committed offsets yet (%s); will ask again", exc)
+            return {}
+        starts: dict[int, int] = {}
+        for tp in committed:
+            offset = tp.offset
+            if offset < 0:  # no commit yet: the group starts at the earliest offset
+                offset = consumer.get_watermark_offsets(tp, timeout=2)[0]
+            starts[tp.partition] = offset
+        return starts
+
     def _group_done(self) -> bool:
         consumer = self._consumer
         assert consumer is not None  # noqa: S101
         tps = [TopicPartition(self.config.topic, p) for p in self.config.end_offsets]
-        committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
+        try:
+            committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
+        except KafkaException as exc:
+            log.info("could not read the group's offsets yet (%s); will ask again", exc)
+            return False
         return all(
             committed.get(p, -1) >= end or end == 0 for p, end in self.config.end_offsets.items()
         )
@@ -226,13 +252,13 @@ class DeliveryService:
         consumer.close()  # leaves the group; its revoke callback finds nothing left to do
 
     # ------------------------------------------------------------------ loop side
-    async def _assign(self, starts: dict[int, int]) -> None:
+    async def _assign(self, partitions: list[int]) -> None:
         self._generation += 1
-        for partition, start in starts.items():
+        for partition in partitions:
             state = PartitionState(
                 partition=partition,
                 generation=self._generation,
-                tracker=OffsetTracker(start),
+                tracker=OffsetTracker(),
                 limiter=TokenBucket(self.config.partition_rps),
                 window=self.config.partition_window,
                 end_offset=self.config.end_offsets.get(partition, 0),
@@ -241,7 +267,7 @@ class DeliveryService:
             self._parts[partition] = state
             metrics.PARTITION_RATE_BUDGET.labels(str(partition)).set(self.config.partition_rps or 0)
         metrics.PARTITIONS_ASSIGNED.set(len(self._parts))
-        log.info("assigned partitions %s", sorted(starts))
+        log.info("assigned partitions %s", sorted(partitions))
         self.assigned_once.set()
 
     async def _revoke(self, partitions: list[int], *, lost: bool) -> dict[int, int]:
@@ -420,6 +446,7 @@ class DeliveryService:
         paused: set[int] = set()
         last_lag = 0.0
         last_group_check = 0.0
+        last_start_check = 0.0
         try:
             while not stop.is_set() and self._fatal is None:
                 store: dict[int, tuple[int, int]] = {}
@@ -446,6 +473,20 @@ class DeliveryService:
                     if held_state is not None and not held_state.draining:
                         held_state.tracker.skip_to(position)
                 now = time.monotonic()
+                # A partition with nothing left to fetch never shows a record or a position,
+                # so its start point (and whether it is drained) must be asked for.
+                unknown = [
+                    p
+                    for p, s in self._parts.items()
+                    if s.tracker.commit_point is None and s.backlog == 0 and not s.draining
+                ]
+                if unknown and now - last_start_check > 1:
+                    last_start_check = now
+                    starts = await self._on_kafka(functools.partial(self._resolve_starts, unknown))
+                    for p, start in starts.items():
+                        held_state = self._parts.get(p)
+                        if held_state is not None and not held_state.draining:
+                            held_state.tracker.skip_to(start)
                 if now - last_lag > 2:
                     last_lag = now
                     await self._on_kafka(self._lag)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from consumer.rate_limiter import TokenBucket
@@ -27,7 +29,7 @@ async def test_requests_are_evenly_spaced_and_never_burst() -> None:
     for _ in range(40):
         await bucket.acquire()
         times.append(clock.now)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(g == pytest.approx(0.25) for g in gaps)
     # In any one-second window at most ceil(rate) requests are sent.
     assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= 4

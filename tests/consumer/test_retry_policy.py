@@ -10,10 +10,22 @@ import pytest
 from consumer.retry_policy import RetryPolicy, is_retriable_status, parse_retry_after
 
 
-@pytest.mark.parametrize(("status", "retriable"), [
-    (408, True), (425, True), (429, True), (500, True), (503, True), (599, True),
-    (400, False), (401, False), (404, False), (410, False), (422, False),
-])
+@pytest.mark.parametrize(
+    ("status", "retriable"),
+    [
+        (408, True),
+        (425, True),
+        (429, True),
+        (500, True),
+        (503, True),
+        (599, True),
+        (400, False),
+        (401, False),
+        (404, False),
+        (410, False),
+        (422, False),
+    ],
+)
 def test_classification(status: int, retriable: bool) -> None:
     assert is_retriable_status(status) is retriable
 

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import orjson
 
-ARGS = ["--count", "300", "--start-days-ago", "20", "--seed", "5", "--end-time", "2026-11-01T00:00:00Z"]
+ARGS = [
+    "--count",
+    "300",
+    "--start-days-ago",
+    "20",
+    "--seed",
+    "5",
+    "--end-time",
+    "2026-11-01T00:00:00Z",
+]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[bytes]:
@@ -31,8 +40,10 @@ def test_files_manifest_counts_and_checksum(tmp_path: Path) -> None:
     scenarios: dict[str, int] = {}
     for name in manifest["files"]:
         doc = json.loads((out / name).read_text())
-        assert name.endswith(f"_{doc['vcp_payload']['custom']['outcome_hint']}_"
-                             f"{doc['vcp_payload']['call']['provider']}.json")
+        assert name.endswith(
+            f"_{doc['vcp_payload']['custom']['outcome_hint']}_"
+            f"{doc['vcp_payload']['call']['provider']}.json"
+        )
         digest.update(orjson.dumps(doc))
         hint = doc["vcp_payload"]["custom"]["outcome_hint"]
         scenarios[hint] = scenarios.get(hint, 0) + 1

@@ -16,8 +16,13 @@ def test_default_profile_matches_the_documented_catalogue() -> None:
     profile = load_profile()
     mix = profile.target_mix()
     assert set(mix) == {
-        "scheduled_callback", "spam_filtered", "booked_service", "emergency_service",
-        "live_transfer", "out_of_service_area", "quote_requested",
+        "scheduled_callback",
+        "spam_filtered",
+        "booked_service",
+        "emergency_service",
+        "live_transfer",
+        "out_of_service_area",
+        "quote_requested",
     }
     assert "no_show_cancel" not in mix  # optional, off by default
     assert mix["scheduled_callback"] == pytest.approx(0.20, abs=0.005)
@@ -35,13 +40,22 @@ def _write(tmp_path: Path, mutate: object) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("mutate", "field"), [
-    (lambda d: d["scenarios"]["booked_service"].update(duration_sec=[200, 100]), "duration_sec"),
-    (lambda d: d["scenarios"]["spam_filtered"].update(status="maybe"), "status"),
-    (lambda d: d["scenarios"]["live_transfer"].update(target_share=0.5), "target_share"),
-    (lambda d: d.update(hourly_volume=[1.0] * 23), "hourly_volume"),
-    (lambda d: d["providers"]["retell"].update(interruption_probability=2), "interruption_probability"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (
+            lambda d: d["scenarios"]["booked_service"].update(duration_sec=[200, 100]),
+            "duration_sec",
+        ),
+        (lambda d: d["scenarios"]["spam_filtered"].update(status="maybe"), "status"),
+        (lambda d: d["scenarios"]["live_transfer"].update(target_share=0.5), "target_share"),
+        (lambda d: d.update(hourly_volume=[1.0] * 23), "hourly_volume"),
+        (
+            lambda d: d["providers"]["retell"].update(interruption_probability=2),
+            "interruption_probability",
+        ),
+    ],
+)
 def test_bad_profile_names_the_field(tmp_path: Path, mutate: object, field: str) -> None:
     with pytest.raises(ProfileError, match=field):
         load_profile(_write(tmp_path, mutate))

@@ -26,9 +26,19 @@ codec = ConversationCodec()
 
 def produce_cmd(settings: KafkaSettings, topic: str, datasets: str, *args: str) -> list[str]:
     return [
-        sys.executable, "-m", "voicelens", "produce", "--bootstrap-servers",
-        settings.bootstrap_servers, "--topic", topic, "--datasets-topic", datasets,
-        "--end-time", "2026-11-01T00:00:00Z", *args,
+        sys.executable,
+        "-m",
+        "voicelens",
+        "produce",
+        "--bootstrap-servers",
+        settings.bootstrap_servers,
+        "--topic",
+        topic,
+        "--datasets-topic",
+        datasets,
+        "--end-time",
+        "2026-11-01T00:00:00Z",
+        *args,
     ]
 
 
@@ -42,8 +52,17 @@ def test_publishes_every_record_once_and_a_manifest(
     kafka_settings: KafkaSettings, topic_factory: Callable[..., str]
 ) -> None:
     topic, datasets = topic_factory(3), topic_factory(1, suffix="-datasets")
-    cmd = produce_cmd(kafka_settings, topic, datasets, "--count", "700", "--partitions", "3",
-                      "--transaction-size", "100")
+    cmd = produce_cmd(
+        kafka_settings,
+        topic,
+        datasets,
+        "--count",
+        "700",
+        "--partitions",
+        "3",
+        "--transaction-size",
+        "100",
+    )
     first = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "produced 700 records" in first.stderr
@@ -52,7 +71,10 @@ def test_publishes_every_record_once_and_a_manifest(
     assert "produced 0 records" in again.stderr  # resumed at the end: nothing twice
     assert committed_indices(kafka_settings, topic) == Counter(range(700))
     manifests = [
-        e for e in read_topic(kafka_settings, datasets, lambda m: DatasetEventCodec().decode(m.value() or b""))
+        e
+        for e in read_topic(
+            kafka_settings, datasets, lambda m: DatasetEventCodec().decode(m.value() or b"")
+        )
         if e["kind"] == "manifest"
     ]
     assert manifests
@@ -62,13 +84,25 @@ def test_publishes_every_record_once_and_a_manifest(
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [0, 300, 1100])
 def test_kill_9_then_rerun_gives_exactly_n(
-    kafka_settings: KafkaSettings, admin: TopicAdmin, topic_factory: Callable[..., str], kill_after: int
+    kafka_settings: KafkaSettings,
+    admin: TopicAdmin,
+    topic_factory: Callable[..., str],
+    kill_after: int,
 ) -> None:
     """SIGKILL once at least ``kill_after`` records are on the log (0: as soon as it starts)."""
     n = 2000
     topic, datasets = topic_factory(2), topic_factory(1, suffix="-datasets")
-    cmd = produce_cmd(kafka_settings, topic, datasets, "--count", str(n), "--partitions", "2",
-                      "--transaction-size", "150")
+    cmd = produce_cmd(
+        kafka_settings,
+        topic,
+        datasets,
+        "--count",
+        str(n),
+        "--partitions",
+        "2",
+        "--transaction-size",
+        "150",
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while kill_after and sum(admin.end_offsets(topic).values()) < kill_after:
@@ -93,13 +127,17 @@ def test_from_dir_skips_bad_files_by_name_and_publishes_the_rest(
     (tmp_path / "hvac_900_broken.json").write_text('{"call_id": ')
     (tmp_path / "hvac_901_wrong.json").write_text('{"call_id": "x", "vcp_version": "0.2"}')
     topic, datasets = topic_factory(1), topic_factory(1, suffix="-datasets")
-    cmd = produce_cmd(kafka_settings, topic, datasets, "--from-dir", str(tmp_path), "--partitions", "1")
+    cmd = produce_cmd(
+        kafka_settings, topic, datasets, "--from-dir", str(tmp_path), "--partitions", "1"
+    )
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "hvac_900_broken.json" in result.stderr
     assert "hvac_901_wrong.json" in result.stderr
     assert "2 files skipped" in result.stderr
-    decoded = [codec.decode(m.value() or b"")[1] for m in read_topic(kafka_settings, topic, lambda m: m)]
+    decoded = [
+        codec.decode(m.value() or b"")[1] for m in read_topic(kafka_settings, topic, lambda m: m)
+    ]
     assert sorted(d["vcp_payload"]["custom"]["outcome_hint"] for d in decoded) == sorted(
         p.name.split("_", 2)[2].rsplit("_", 1)[0] for p in EXAMPLES.glob("*.json")
     )

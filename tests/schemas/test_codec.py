@@ -12,7 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from producer.generator import Dataset, GeneratorOptions
-from schemas.codec import ConversationCodec, ConversationEnvelope, DatasetEventCodec, DeliveryEventCodec
+from schemas.codec import (
+    ConversationCodec,
+    ConversationEnvelope,
+    DatasetEventCodec,
+    DeliveryEventCodec,
+)
 from schemas.exceptions import DecodeError, EncodeError
 from schemas.fingerprint import MARKER, crc64_avro, fingerprint_bytes
 from schemas.registry import SCHEMA_DIR
@@ -84,13 +89,30 @@ def test_a_payload_that_does_not_fit_is_an_encode_error() -> None:
 
 def test_delivery_and_dataset_events_round_trip() -> None:
     event = {
-        "event_id": "t/0/1/2", "call_id": "c", "dataset_id": "ds", "outcome": "dead_lettered",
-        "http_status": 422, "attempts": 1, "latency_ms": 3.5, "reason": "rejected: HTTP 422",
-        "consumer_id": "c1", "group": "g", "topic": "t", "partition": 0, "offset": 1,
-        "first_attempt_at_ms": 1_700_000_000_000, "finished_at_ms": 1_700_000_000_004,
-        "webhook": "https://hooks.example.com/…", "idempotency_key": "msg_c",
+        "event_id": "t/0/1/2",
+        "call_id": "c",
+        "dataset_id": "ds",
+        "outcome": "dead_lettered",
+        "http_status": 422,
+        "attempts": 1,
+        "latency_ms": 3.5,
+        "reason": "rejected: HTTP 422",
+        "consumer_id": "c1",
+        "group": "g",
+        "topic": "t",
+        "partition": 0,
+        "offset": 1,
+        "first_attempt_at_ms": 1_700_000_000_000,
+        "finished_at_ms": 1_700_000_000_004,
+        "webhook": "https://hooks.example.com/…",
+        "idempotency_key": "msg_c",
     }
     assert DeliveryEventCodec().decode(DeliveryEventCodec().encode(event)) == event
-    ds = {"dataset_id": "ds", "kind": "manifest", "produced_through": None,
-          "manifest": {"count": 3}, "updated_at_ms": 5}
+    ds = {
+        "dataset_id": "ds",
+        "kind": "manifest",
+        "produced_through": None,
+        "manifest": {"count": 3},
+        "updated_at_ms": 5,
+    }
     assert DatasetEventCodec().decode(DatasetEventCodec().encode(ds)) == ds

@@ -35,7 +35,9 @@ def _example(schema: object) -> object:
     if isinstance(schema, list):
         return None if "null" in schema else _example(schema[0])
     if isinstance(schema, str):
-        return {"string": "x", "long": 1, "int": 1, "double": 1.5, "boolean": True, "null": None}[schema]
+        return {"string": "x", "long": 1, "int": 1, "double": 1.5, "boolean": True, "null": None}[
+            schema
+        ]
     assert isinstance(schema, dict)
     t = schema["type"]
     if t == "record":

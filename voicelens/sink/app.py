@@ -195,7 +195,7 @@ async def running_sink(
 ) -> AsyncIterator[tuple[str, SinkState]]:
     """Run a sink on ``host:port`` (0 = ephemeral) for the block; yields (base URL, state)."""
     app = create_app(options or SinkOptions())
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
