@@ -11,7 +11,7 @@ export KAFKA_PORT
 # Tests and the demo talk to the broker `make kafka-up` starts unless told otherwise.
 export VOICELENS_TEST_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
-.PHONY: help venv lock kafka-up kafka-down kafka-status lint typecheck check unit test demo bench clean
+.PHONY: help venv tools lock kafka-up kafka-down kafka-status lint typecheck check unit test demo bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install the project with pinned dependencies
+
+tools: ## system tools the tests need beyond the venv (Debian's prometheus: promtool, prometheus)
+	bash .ci/install-extras
 
 lock: ## re-pin requirements.lock from a fresh resolve
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q '.[dev]'
@@ -49,7 +52,7 @@ check: lint typecheck ## lint and type-check
 unit: venv ## tests that need no broker
 	$(BIN)/pytest -m 'not kafka'
 
-test: venv ## lint, type-check and the whole test suite against the real broker (started if needed)
+test: venv tools ## lint, type-check and the whole test suite against the real broker (started if needed)
 	$(MAKE) --no-print-directory check
 	@started=0; if ! deploy/kafka/kafka.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/kafka.sh up && started=1; fi; \
 	$(BIN)/pytest; rc=$$?; \

@@ -106,6 +106,7 @@ class DeliverCommand(KafkaSettings):
             dlq_topic=topics.dlq_topic(self.topic),
             webhook_label=redact_url(url),
             partition_rps=rps,
+            partitions=partitions,
             max_in_flight=self.max_in_flight,
             partition_window=self.partition_window or self.max_in_flight,
             grace=self.grace,
@@ -145,7 +146,14 @@ class DeliverCommand(KafkaSettings):
             if self.metrics_port is not None:
                 from voicelens.health import MetricsServer
 
-                stack.enter_context(MetricsServer(self.metrics_port, readiness=service.ready))
+                stack.enter_context(
+                    MetricsServer(
+                        self.metrics_port,
+                        readiness=service.ready,
+                        role="deliver",
+                        consumer_id=self.consumer_id,
+                    )
+                )
             reporter = ProgressReporter(service, interactive=sys.stderr.isatty())
             stack.push_async_callback(reporter.stop)
             reporter.start()

@@ -36,6 +36,7 @@ from consumer.webhook import WebhookClient
 from schemas.codec import ConversationCodec, DeliveryEventCodec
 from schemas.exceptions import DecodeError
 from voicelens import metrics
+from voicelens.health import BrokerHealth
 from voicelens.kafka.configuration import consumer_config
 from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.settings import KafkaSettings
@@ -58,6 +59,7 @@ class DeliveryConfig:
     dlq_topic: str
     webhook_label: str  # redacted: scheme://host/…
     partition_rps: float | None
+    partitions: int  # of the topic: each partition's slot on the shared rate grid
     max_in_flight: int
     partition_window: int
     grace: float
@@ -106,6 +108,7 @@ class DeliveryService:
         self._fatal: BaseException | None = None
         self.stats = RunStats()
         self.assigned_once = asyncio.Event()
+        self.broker = BrokerHealth()
 
     # ----------------------------------------------------------------- kafka thread
     async def _on_kafka(self, fn: Callable[[], T]) -> T:
@@ -115,6 +118,7 @@ class DeliveryService:
     def _open(self) -> None:
         conf = consumer_config(self._settings, self.config.group)
         conf["client.id"] = self.config.consumer_id
+        conf.update(self.broker.client_config())  # ours win: readiness relies on the interval
         consumer = Consumer(conf)
         consumer.subscribe(
             [self.config.topic],
@@ -259,13 +263,17 @@ class DeliveryService:
                 partition=partition,
                 generation=self._generation,
                 tracker=OffsetTracker(),
-                limiter=TokenBucket(self.config.partition_rps),
+                limiter=TokenBucket(
+                    self.config.partition_rps,
+                    slot=partition % self.config.partitions,
+                    of=self.config.partitions,
+                ),
                 window=self.config.partition_window,
                 end_offset=self.config.end_offsets.get(partition, 0),
             )
             state.worker = asyncio.create_task(self._worker(state))
             self._parts[partition] = state
-            metrics.PARTITION_RATE_BUDGET.labels(str(partition)).set(self.config.partition_rps or 0)
+            metrics.partition_assigned(self.config.topic, partition, self.config.partition_rps)
         metrics.PARTITIONS_ASSIGNED.set(len(self._parts))
         log.info("assigned partitions %s", sorted(partitions))
         self.assigned_once.set()
@@ -288,6 +296,7 @@ class DeliveryService:
                 task.cancel()
         for state in states:
             del self._parts[state.partition]
+            metrics.partition_released(self.config.topic, state.partition)
             if not lost and state.tracker.commit_point is not None:
                 final[state.partition] = state.tracker.commit_point
         metrics.PARTITIONS_ASSIGNED.set(len(self._parts))
@@ -342,7 +351,7 @@ class DeliveryService:
                 msg.key(),
                 dead_letter_headers(msg.headers(), outcome, cfg.topic, partition, offset),
             )
-            metrics.DEAD_LETTERED.labels((outcome.reason or "unknown").split(":")[0]).inc()
+            metrics.DEAD_LETTERED.labels(metrics.dead_letter_reason(outcome.reason)).inc()
         event = delivery_event(
             outcome=outcome,
             call_id=call_id,
@@ -435,8 +444,8 @@ class DeliveryService:
         return sum(s.backlog for s in self._parts.values())
 
     def ready(self) -> bool:
-        """Partitions assigned (for /readyz)."""
-        return bool(self._parts)
+        """Partitions assigned and a broker reachable (for /readyz)."""
+        return bool(self._parts) and self.broker.reachable()
 
     async def run(self, stop: asyncio.Event) -> RunStats:
         """Deliver until ``stop`` is set (or, with ``until_drained``, until drained)."""

@@ -1,20 +1,69 @@
 """``/metrics``, ``/healthz`` and ``/readyz`` for every long-running process.
 
 A small threaded HTTP server from the standard library, so serving scrapes never touches the
-asyncio loop or the Kafka thread. ``/readyz`` asks the process (e.g. "partitions assigned").
+asyncio loop or the Kafka thread. ``/readyz`` asks the process (for ``deliver``: partitions
+assigned and a broker reachable, the latter from :class:`BrokerHealth`).
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-__all__ = ["MetricsServer"]
+from voicelens import metrics
+
+__all__ = ["BrokerHealth", "MetricsServer"]
+
+
+class BrokerHealth:
+    """Whether a Kafka client is connected to a broker, from librdkafka's statistics.
+
+    librdkafka reports every ``statistics.interval.ms`` the state of each broker connection.
+    Reachable means: a report arrived recently and in it a broker connection is ``UP``. Reports
+    are served from the client's poll, so a client that stopped polling also stops being
+    reachable — which is what an orchestrator should hear.
+    """
+
+    def __init__(
+        self, interval_ms: int = 2000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval_ms = interval_ms
+        self._clock = clock
+        self._up = False
+        self._at: float | None = None
+        self.reports = 0  # statistics reports received, parsed or not
+
+    def client_config(self) -> dict[str, Any]:
+        """The librdkafka settings that deliver the statistics to :meth:`on_stats`."""
+        return {"statistics.interval.ms": self.interval_ms, "stats_cb": self.on_stats}
+
+    def on_stats(self, stats_json: str) -> None:
+        """librdkafka ``stats_cb``: note whether any real broker connection is up."""
+        self.reports += 1
+        try:
+            brokers = json.loads(stats_json).get("brokers", {})
+        except ValueError:
+            return  # a torn report says nothing either way; the next one will
+        # "logical" entries (GroupCoordinator) only mirror a real connection listed beside them.
+        self._up = any(
+            b.get("state") == "UP" and b.get("source") != "logical" for b in brokers.values()
+        )
+        self._at = self._clock()
+        metrics.BROKER_UP.set(1 if self._up else 0)
+
+    def reachable(self) -> bool:
+        """A broker was connected at the last report, and that report is fresh."""
+        if self._at is None:
+            return False
+        stale_after = 3 * self.interval_ms / 1000 + 1
+        return self._up and self._clock() - self._at <= stale_after
 
 
 class MetricsServer:
@@ -25,7 +74,11 @@ class MetricsServer:
         port: int,
         readiness: Callable[[], bool] = lambda: True,
         host: str = "0.0.0.0",  # noqa: S104 - scraped from other hosts
+        *,
+        role: str = "unknown",
+        consumer_id: str | None = None,
     ) -> None:
+        metrics.describe_process(role, consumer_id)
         self._readiness = readiness
         handler = self._handler()
         self._server = ThreadingHTTPServer((host, port), handler)

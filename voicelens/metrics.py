@@ -2,18 +2,24 @@
 
 Conventions: ``voicelens_`` prefix, base units (seconds, bytes), ``_total`` counters, histograms
 for latency. Labels are bounded: scenario, provider, topic, partition, result, status class,
-reason — never call ids, URLs or anything carrying a secret.
+reason — never call ids, URLs or anything carrying a secret. Which process a series came from is
+the scrape target's business (``instance``, or ``pod`` on Kubernetes); ``voicelens_build_info``
+maps it to the consumer id, so no per-consumer label rides on every series.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, Info
+from importlib import metadata
+
+from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_metrics
 
 __all__ = [
+    "BROKER_UP",
     "BUILD_INFO",
     "COMMITS",
     "CONSUMER_LAG",
     "DEAD_LETTERED",
+    "DEAD_LETTER_REASONS",
     "DELIVERED",
     "DELIVERY_ATTEMPTS",
     "DELIVERY_LATENCY",
@@ -27,12 +33,22 @@ __all__ = [
     "REBALANCES",
     "RETRIES",
     "WEBHOOK_REQUEST_DURATION",
+    "dead_letter_reason",
+    "describe_process",
+    "partition_assigned",
+    "partition_released",
     "status_class",
 ]
 
+# The ``_created`` gauges would double the series of every counter and histogram, and neither the
+# dashboard nor the alerts read them.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-BUILD_INFO = Info("voicelens_build", "VoiceLens version and role of this process")
+BUILD_INFO = Info(
+    "voicelens_build", "VoiceLens version, role and (for deliver) consumer id of this process"
+)
 
 GENERATED = Counter(
     "voicelens_generated_conversations_total",
@@ -74,6 +90,10 @@ CONSUMER_LAG = Gauge(
     "End offset minus committed offset, per assigned partition",
     ["topic", "partition"],
 )
+BROKER_UP = Gauge(
+    "voicelens_kafka_broker_up",
+    "1 while the Kafka client reports a connected broker (librdkafka statistics), else 0",
+)
 PARTITIONS_ASSIGNED = Gauge("voicelens_partitions_assigned", "Partitions this consumer holds")
 COMMITS = Counter("voicelens_commits_total", "Offset commits", ["result"])
 REBALANCES = Counter(
@@ -89,6 +109,60 @@ DELIVERY_LATENCY = Histogram(
     "From first attempt to finished (delivered or dead-lettered), retries included",
     buckets=_LATENCY_BUCKETS,
 )
+
+
+#: The bounded values of ``voicelens_dead_lettered_total{reason}``.
+DEAD_LETTER_REASONS = ("undecodable", "rejected", "retries_exhausted", "other")
+_REASON_PREFIXES = {
+    "undecodable": "undecodable",
+    "rejected": "rejected",
+    "retries exhausted": "retries_exhausted",
+}
+
+
+def dead_letter_reason(reason: str | None) -> str:
+    """Bounded label for a dead-letter reason ("rejected: HTTP 422 …" → ``rejected``)."""
+    head = (reason or "").split(":", 1)[0].strip()
+    return _REASON_PREFIXES.get(head, "other")
+
+
+def describe_process(role: str, consumer_id: str | None = None) -> None:
+    """Fill ``voicelens_build_info`` and create the series alerts divide by at zero.
+
+    A counter child that appears only at its first increment hides that increment from
+    ``increase()``, and a ratio over a missing series is no ratio at all; so a delivering process
+    exports its dead-letter reasons at 0 from the start.
+    """
+    try:
+        version = metadata.version("voicelens")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    info = {"version": version, "role": role}
+    if consumer_id:
+        info["consumer_id"] = consumer_id
+    BUILD_INFO.info(info)
+    if role == "deliver":
+        for reason in DEAD_LETTER_REASONS:
+            DEAD_LETTERED.labels(reason)
+        DELIVERY_ATTEMPTS.labels("success", "2xx")
+
+
+def partition_assigned(topic: str, partition: int, rps: float | None) -> None:
+    """A partition joined this consumer: its budget, and its counters at 0."""
+    label = str(partition)
+    PARTITION_RATE_BUDGET.labels(label).set(rps or 0)
+    DELIVERED.labels(topic, label)
+    RATE_LIMIT_WAIT.labels(label)
+
+
+def partition_released(topic: str, partition: int) -> None:
+    """A partition left this consumer: drop its gauges.
+
+    Kept, they would freeze at their last value next to the new owner's and be summed twice.
+    """
+    label = str(partition)
+    CONSUMER_LAG.remove(topic, label)
+    PARTITION_RATE_BUDGET.remove(label)
 
 
 def status_class(status: int | None, *, timeout: bool = False) -> str:
