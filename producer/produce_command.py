@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -10,10 +11,11 @@ from pydantic import Field
 from rich.progress import Progress
 
 from producer.generator import Dataset, GeneratorOptions
-from producer.publisher import Publisher
+from producer.publisher import Publisher, PublishResult
 from producer.sources import DirectorySource, GeneratedSource, Source
 from voicelens import topics
 from voicelens.exceptions import ConfigError
+from voicelens.health import MetricsServer
 from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
 
 __all__ = ["ProduceCommand"]
@@ -39,6 +41,9 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
         None, description="publish the VCP JSON files of this directory instead"
     )
     timeout: float = Field(20.0, gt=0, description="seconds to wait for the broker before failing")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="serve /metrics, /healthz, /readyz here while running"
+    )
 
     def cli_cmd(self) -> None:
         """Run the command; exits non-zero unless every record was committed."""
@@ -58,9 +63,10 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
             self.transaction_size,
             self.timeout,
         )
-        with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
-            task = bar.add_task(f"producing {source.dataset_id}", total=source.count)
-            result = publisher.publish(source, lambda done: bar.update(task, completed=done))
+        with contextlib.ExitStack() as stack:
+            if self.metrics_port is not None:
+                stack.enter_context(MetricsServer(self.metrics_port, role="produce"))
+            result = self._publish(source, publisher)
         rate = result.published / max(result.seconds, 1e-9)
         skipped = f", {result.skipped} files skipped" if self.from_dir is not None else ""
         resumed = f", resumed at {result.resumed_from}" if result.resumed_from else ""
@@ -70,3 +76,9 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
             f"{result.seconds:.1f} s, {rate:,.0f} records/s",
             file=sys.stderr,
         )
+
+    @staticmethod
+    def _publish(source: Source, publisher: Publisher) -> PublishResult:
+        with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
+            task = bar.add_task(f"producing {source.dataset_id}", total=source.count)
+            return publisher.publish(source, lambda done: bar.update(task, completed=done))

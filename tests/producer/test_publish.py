@@ -13,7 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
+from producer.generator import Dataset, GeneratorOptions
+from producer.publisher import Publisher
+from producer.sources import GeneratedSource
 from report.readers import read_topic
 from schemas.codec import ConversationCodec, DatasetEventCodec
 from voicelens.kafka import TopicAdmin
@@ -163,3 +167,36 @@ def test_unreachable_broker_fails_fast_and_clearly() -> None:
     assert "error" in result.stderr
     assert "produced" not in result.stderr
     assert time.monotonic() - started < 30
+
+
+def test_generated_and_produced_metrics_count_what_was_committed(
+    kafka_settings: KafkaSettings, topic_factory: Callable[..., str]
+) -> None:
+    topic, datasets = topic_factory(2), topic_factory(1, suffix="-datasets")
+
+    def generated() -> Counter[tuple[str, str]]:
+        out: Counter[tuple[str, str]] = Counter()
+        for metric in REGISTRY.collect():
+            if metric.name == "voicelens_generated_conversations":
+                for sample in metric.samples:
+                    if sample.name.endswith("_total"):
+                        out[sample.labels["scenario"], sample.labels["provider"]] += int(
+                            sample.value
+                        )
+        return out
+
+    def produced() -> float:
+        return REGISTRY.get_sample_value("voicelens_produced_records_total", {"topic": topic}) or 0
+
+    before = generated()
+    source = GeneratedSource(
+        Dataset.from_options(GeneratorOptions(count=250, seed=9, end_time="2026-11-01T00:00:00Z"))
+    )
+    Publisher(kafka_settings, topic, 2, datasets, transaction_size=100).publish(source)
+    added = generated() - before
+    expected = Counter(
+        (c["vcp_payload"]["custom"]["outcome_hint"], c["vcp_payload"]["call"]["provider"])
+        for c in source.conversations(0)
+    )
+    assert added == expected
+    assert produced() == 250  # conversations only: progress and manifest records are not counted
