@@ -1,42 +1,142 @@
-"""Delivery statistics from the ``vcp.deliveries`` events of one dataset."""
+"""Delivery statistics of one dataset from its ``vcp.deliveries`` events and dead letters.
+
+Definitions (they are what the summary's numbers mean):
+
+- *delivered*: distinct call ids with at least one delivered (2xx) event.
+- *dead_lettered*: distinct call ids that were dead-lettered and never delivered afterwards
+  (a dead letter that was replayed and then delivered counts as delivered).
+- *duplicates*: extra 2xx deliveries of a call id to the same destination (consumer group):
+  a call delivered three times to one group is two duplicates. A second group is a second
+  destination, so its deliveries are not duplicates of the first's.
+- *missing*: call ids of the dataset with no finished event at all (not yet delivered).
+
+A delivery event that was itself written twice (same ``event_id``) is counted once. Events of
+records that could not be decoded carry no call id; they are reported apart, as
+``undecodable``, because they belong to no dataset.
+"""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["delivery_stats"]
+from voicelens.redaction import redact_url
+
+__all__ = ["PERCENTILES", "delivery_stats", "scrub"]
+
+PERCENTILES = (50, 90, 95, 99)
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
 
 
-def delivery_stats(events: list[dict[str, Any]], expected_call_ids: set[str]) -> dict[str, Any]:
-    """Delivered, dead-lettered (with reasons), attempts, duplicates, latency, throughput."""
-    delivered = Counter(e["call_id"] for e in events if e["outcome"] == "delivered")
-    dead = [e for e in events if e["outcome"] == "dead_lettered"]
-    dead_ids = {e["call_id"] for e in dead}
-    latencies = np.array([e["latency_ms"] for e in events], dtype=np.float64)
-    times = [e["finished_at_ms"] for e in events] + [e["first_attempt_at_ms"] for e in events]
-    span_s = (max(times) - min(times)) / 1000 if times else 0.0
-    missing = expected_call_ids - set(delivered) - dead_ids
-    both = set(delivered) & dead_ids
-    quantiles = (
-        {f"p{q}": float(np.percentile(latencies, q)) for q in (50, 90, 95, 99)}
-        if len(latencies)
-        else {}
-    )
+def scrub(text: str) -> str:
+    """``text`` with every URL cut down to ``scheme://host/…``: nothing secret reaches a report."""
+    return _URL.sub(lambda m: redact_url(m.group(0)), text)
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    data = np.asarray(values, dtype=np.float64)
+    out = {f"p{q}": float(np.percentile(data, q)) for q in PERCENTILES}
+    out["max"] = float(data.max())
+    return out
+
+
+def _dedupe(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    unique = []
+    for e in events:
+        if e["event_id"] not in seen:
+            seen.add(e["event_id"])
+            unique.append(e)
+    return unique
+
+
+def _dlq_summary(dlq: list[dict[str, Any]] | None, dead_events: int) -> dict[str, Any] | None:
+    if dlq is None:
+        return None
     return {
-        "events": len(events),
-        "delivered": len(delivered),
-        "dead_lettered": len(dead_ids - set(delivered)),
-        "dead_letter_reasons": dict(Counter(str(e["reason"]) for e in dead).most_common()),
-        "duplicates": sum(n - 1 for n in delivered.values() if n > 1),
-        "delivered_and_dead": len(both),
-        "missing": len(missing),
-        "attempts": {str(k): v for k, v in sorted(Counter(e["attempts"] for e in events).items())},
-        "latency_ms": quantiles,
+        "records": len(dlq),
+        "undecodable": sum(1 for d in dlq if d.get("call_id") is None),
+        "reasons": dict(Counter(scrub(str(d.get("reason"))) for d in dlq).most_common()),
+        # A crash between writing the dead letter and its event can leave one without the
+        # other; the counts agreeing is what a clean run shows.
+        "matches_delivery_events": len(dlq) == dead_events,
+    }
+
+
+def delivery_stats(
+    events: Iterable[dict[str, Any]],
+    expected_call_ids: set[str],
+    dlq: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Delivered, dead-lettered (with reasons), attempts, duplicates, latency, throughput.
+
+    ``events`` are the dataset's decoded delivery events (plus undecodable ones, call id None);
+    ``dlq`` the dataset's dead-letter records as ``{call_id, reason, ...}``, when read.
+    """
+    everything = _dedupe(events)
+    undecodable = [e for e in everything if e["call_id"] is None]
+    ours = [e for e in everything if e["call_id"] is not None]
+    delivered_events = [e for e in ours if e["outcome"] == "delivered"]
+    dead_events = [e for e in ours if e["outcome"] == "dead_lettered"]
+    delivered_ids = {e["call_id"] for e in delivered_events}
+    dead_ids = {e["call_id"] for e in dead_events}
+    per_destination = Counter((e["group"], e["call_id"]) for e in delivered_events)
+    seen_ids = delivered_ids | dead_ids
+
+    groups: dict[str, dict[str, Any]] = {}
+    for e in ours:
+        g = groups.setdefault(e["group"], {"events": 0, "delivered": set(), "dead": set()})
+        g["events"] += 1
+        g["delivered" if e["outcome"] == "delivered" else "dead"].add(e["call_id"])
+    by_group = {
+        name: {
+            "events": g["events"],
+            "delivered": len(g["delivered"]),
+            "dead_lettered": len(g["dead"] - g["delivered"]),
+            "duplicates": sum(n - 1 for (grp, _), n in per_destination.items() if grp == name),
+        }
+        for name, g in sorted(groups.items())
+    }
+
+    starts = [e["first_attempt_at_ms"] for e in ours]
+    ends = [e["finished_at_ms"] for e in ours]
+    span_s = (max(ends) - min(starts)) / 1000 if ours else 0.0
+    n = len(expected_call_ids)
+    return {
+        "conversations": n,
+        "events": len(ours),
+        "delivered": len(delivered_ids),
+        "dead_lettered": len(dead_ids - delivered_ids),
+        "duplicates": sum(k - 1 for k in per_destination.values()),
+        "missing": len(expected_call_ids - seen_ids),
+        "unexpected_call_ids": len(seen_ids - expected_call_ids),
+        "recovered_after_dead_letter": len(dead_ids & delivered_ids),
+        "success_rate": len(delivered_ids & expected_call_ids) / n if n else None,
+        "dead_letter_events": len(dead_events),
+        "dead_letter_reasons": dict(
+            Counter(scrub(str(e["reason"])) for e in dead_events).most_common()
+        ),
+        "http_status": {
+            str(k): v for k, v in sorted(Counter(e["http_status"] for e in ours).items(), key=str)
+        },
+        "attempts": {str(k): v for k, v in sorted(Counter(e["attempts"] for e in ours).items())},
+        "retries": sum(max(e["attempts"] - 1, 0) for e in ours),
+        "latency_ms": _percentiles([e["latency_ms"] for e in delivered_events]),
+        "dead_letter_latency_ms": _percentiles([e["latency_ms"] for e in dead_events]),
         "duration_seconds": span_s,
-        "throughput_per_second": len(events) / span_s if span_s > 0 else None,
-        "consumers": dict(Counter(e["consumer_id"] for e in events).most_common()),
-        "webhooks": sorted({e["webhook"] for e in events}),
+        "throughput_per_second": len(delivered_events) / span_s if span_s > 0 else None,
+        "by_group": by_group,
+        "consumers": dict(Counter(e["consumer_id"] for e in ours).most_common()),
+        "webhooks": sorted({scrub(e["webhook"]) for e in ours}),
+        "undecodable": {
+            "events": len(undecodable),
+            "reasons": dict(Counter(scrub(str(e["reason"])) for e in undecodable).most_common()),
+        },
+        "dead_letter_topic": _dlq_summary(dlq, len(dead_events) + len(undecodable)),
     }

@@ -13,15 +13,23 @@ from typing import Any
 
 __all__ = ["find_pii", "luhn_valid"]
 
-_PHONE = re.compile(r"(?<!\d)(?:\+?1[\s.-]?)?\(?(\d{3})\)?[\s.-]?(\d{3})[\s.-]?(\d{4})(?!\d)")
+# NANP numbers: area code and exchange start with 2-9, which keeps epoch seconds and other
+# ten-digit ids out.
+_PHONE = re.compile(
+    r"(?<!\d)(?:\+?1[\s.-]?)?\(?([2-9]\d{2})\)?[\s.-]?([2-9]\d{2})[\s.-]?(\d{4})(?!\d)"
+)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-_SSN = re.compile(r"(?<!\d)(\d{3})-(\d{2})-(\d{4})(?!\d)")
+# Area 000, 666 and 9xx, group 00 and serial 0000 are never issued.
+_SSN = re.compile(r"(?<!\d)(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?!\d)")
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _STREET = re.compile(
     r"\b\d{1,6}\s+(?:[A-Z][a-z]+\s+){1,3}"
-    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way)\b\.?"
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Terrace|Ter"
+    r"|Place|Pl|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Trail|Trl|Square|Sq|Plaza|Loop)\b\.?"
 )
 _RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+# RFC 2606 top-level names that can never reach a real mailbox.
+_RESERVED_TLDS = ("test", "example", "invalid", "localhost")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -56,7 +64,10 @@ def find_pii(record: Any) -> list[tuple[str, str]]:
         text = _UUID.sub(" ", raw)
         for m in _EMAIL.finditer(text):
             domain = m.group(1).lower()
-            if not any(domain == d or domain.endswith("." + d) for d in _RESERVED_DOMAINS):
+            reserved = domain.rsplit(".", 1)[-1] in _RESERVED_TLDS or any(
+                domain == d or domain.endswith("." + d) for d in _RESERVED_DOMAINS
+            )
+            if not reserved:
                 found.append(("email", m.group(0)))
         for m in _SSN.finditer(text):
             found.append(("ssn", m.group(0)))

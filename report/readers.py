@@ -5,6 +5,7 @@ Partitions are assigned directly — no group, no commits — so a report never 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
+from report.exceptions import ReportError
 from voicelens.kafka import TopicAdmin
 from voicelens.kafka.configuration import consumer_config
 from voicelens.kafka.exceptions import KafkaClientError
@@ -21,6 +23,9 @@ __all__ = ["read_directory", "read_topic"]
 
 T = TypeVar("T")
 
+#: Seconds without a record or end-of-partition event before a read gives up.
+IDLE_TIMEOUT = 30.0
+
 
 def read_topic(
     settings: KafkaSettings, topic: str, decode: Callable[[Message], T | None]
@@ -29,23 +34,30 @@ def read_topic(
     admin = TopicAdmin(settings)
     if admin.partition_count(topic) is None:
         return
-    conf = consumer_config(settings, group_id="voicelens-report")
-    conf.update({"enable.auto.commit": False, "enable.partition.eof": True})
+    # A short fetch wait: the end of a transactional partition (after its commit marker) is
+    # only seen once an empty fetch returns, which would otherwise take the default 500 ms.
+    # Passed as overrides so the user's pass-through settings still win.
+    conf = consumer_config(
+        settings,
+        group_id="voicelens-report",
+        **{"enable.auto.commit": False, "enable.partition.eof": True, "fetch.wait.max.ms": 50},
+    )
     consumer = Consumer(conf)
     try:
         ends = admin.end_offsets(topic)
         remaining = {p for p, end in ends.items() if end > 0}
         consumer.assign([TopicPartition(topic, p, 0) for p in remaining])
-        idle = 0
+        last_progress = time.monotonic()
         while remaining:
-            msgs = consumer.consume(1000, 1.0)
+            # A short wait: consume() holds out for the whole timeout unless the batch fills,
+            # and the end of a partition arrives as an event, not as a full batch.
+            msgs = consumer.consume(1000, 0.1)
             if not msgs:
-                idle += 1
-                if idle > 30:
-                    msg = f"timed out reading {topic!r}"
+                if time.monotonic() - last_progress > IDLE_TIMEOUT:
+                    msg = f"no progress reading {topic!r} for {IDLE_TIMEOUT:g} s"
                     raise KafkaClientError(msg)
                 continue
-            idle = 0
+            last_progress = time.monotonic()
             for m in msgs:
                 err = m.error()
                 if err is not None:
@@ -63,28 +75,50 @@ def read_topic(
         consumer.close()
 
 
+def _looks_like_conversation(doc: Any) -> bool:
+    # Anything with none of the envelope's keys is some other file (a progress file, a report),
+    # not a broken conversation: it is listed as skipped rather than failing validity.
+    return isinstance(doc, dict) and bool({"call_id", "vcp_version", "vcp_payload"} & doc.keys())
+
+
 def read_directory(
     directory: Path,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, str]]:
-    """(conversations, manifest or None, unreadable files by name) of a directory of JSON files."""
+    """(conversations in file-name order, manifest or None, skipped files by name, with why).
+
+    The files of ``voicelens generate`` are named by index, so file-name order is dataset order;
+    ``conversations.jsonl`` (JSON Lines output) is read in line order after them.
+    """
+    if not directory.is_dir():
+        msg = f"{directory} is not a directory (--from-dir)"
+        raise ReportError(msg)
     conversations: list[dict[str, Any]] = []
-    unreadable: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     manifest = None
     for path in sorted(directory.glob("*.json")):
         try:
             doc = orjson.loads(path.read_bytes())
         except orjson.JSONDecodeError as exc:
-            unreadable[path.name] = f"malformed JSON: {exc}"
+            skipped[path.name] = f"malformed JSON: {exc}"
             continue
         if path.name == "manifest.json":
-            manifest = doc
-        else:
+            manifest = doc if isinstance(doc, dict) else None
+        elif _looks_like_conversation(doc):
             conversations.append(doc)
+        else:
+            skipped[path.name] = "not a VCP conversation"
     jsonl = directory / "conversations.jsonl"
     if jsonl.exists():
         for n, line in enumerate(jsonl.read_bytes().splitlines(), 1):
+            if not line.strip():
+                continue
             try:
-                conversations.append(orjson.loads(line))
+                doc = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                unreadable[f"conversations.jsonl:{n}"] = f"malformed JSON: {exc}"
-    return conversations, manifest, unreadable
+                skipped[f"conversations.jsonl:{n}"] = f"malformed JSON: {exc}"
+                continue
+            if _looks_like_conversation(doc):
+                conversations.append(doc)
+            else:
+                skipped[f"conversations.jsonl:{n}"] = "not a VCP conversation"
+    return conversations, manifest, skipped

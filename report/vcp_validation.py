@@ -1,102 +1,234 @@
 """VCP 0.3 validity of one conversation: shape, types, ranges and internal consistency.
 
-Written against ../shared/VCP-0.3.md. Returns the problems found (empty = valid), so a report
-can say what is wrong with which record instead of only that something is.
+Written against ../shared/VCP-0.3.md. The shape is a set of strict pydantic models (no type
+coercion, no unknown keys except inside ``custom``), so every problem names the field's path;
+the consistency rules (times, metrics, criteria) run once the shape is right. ``validate``
+returns the problems found (empty = valid), so a report can say what is wrong with which record.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["validate"]
 
-_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_PROVIDERS = {"retell", "vapi", "bland", "synthetic"}
-_STATUS = {"success", "partial", "filtered", "failed"}
-_GAP = {"aligned", "mild_misalignment", "significant_gap"}
-_BY = {"caller", "agent", "supervisor"}
+_TS_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+_UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+Timestamp = Annotated[str, Field(pattern=_TS_PATTERN)]
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Status = Literal["success", "partial", "filtered", "failed"]
+# Names pydantic adds to an error's location for the members of a union: not field names.
+_UNION_TAGS = frozenset({"bool", "str", "float", "int", "none", "function-after"})
 
 
-def _ts(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not _TS.match(value):
-        return None
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class _Criterion(_Strict):
+    id: str
+    metric: str
+    operator: str
+    value: bool | str | float
+
+
+class _PurposeContract(_Strict):
+    declared_intent: str
+    success_criteria: list[_Criterion]
+
+
+class _Call(_Strict):
+    call_id: str
+    session_id: str
+    provider: Literal["retell", "vapi", "bland", "synthetic"]
+    start_time: Timestamp
+    end_time: Timestamp
+    duration_sec: Annotated[int, Field(ge=0)]
+    capabilities_invoked: list[str]
+    purpose_contract: _PurposeContract
+
+
+class _Sentiment(_Strict):
+    model: str
+    score: Unit
+
+
+class _Perceived(_Strict):
+    by: Literal["caller", "agent", "supervisor"]
+    at: int = 0
+    sentiment: _Sentiment
+    confidence: Unit
+
+
+class _Scored(_Strict):
+    id: str
+    met: bool
+    evidence_ref: str
+
+
+class _Metrics(_Strict):
+    aht_sec: int
+    first_contact_resolution: bool
+    interruptions: Annotated[int, Field(ge=0)] = 0
+    handoff_performed: bool = False
+    first_response_sec: Annotated[float, Field(ge=0.0)] = 0.0
+    estimated_value_usd: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class _Objective(_Strict):
+    status: Status
+    scored_criteria: list[_Scored]
+    metrics: _Metrics
+    confidence: Unit
+
+
+class _Driver(_Strict):
+    type: str
+    weight: Unit
+    note: str | None = None
+
+
+class _Gap(_Strict):
+    gap_score: Annotated[float, Field(ge=0.0)]
+    gap_class: Literal["aligned", "mild_misalignment", "significant_gap"]
+    drivers: list[_Driver]
+
+
+class _Outcomes(_Strict):
+    perceived: list[_Perceived]
+    objective: _Objective
+    perception_gap: _Gap
+
+
+class _Artifacts(_Strict):
+    recording_url: str | None = None
+    transcript_url: str | None = None
+    provider_raw_payload_ref: str | None = None
+
+
+class _Custom(BaseModel):
+    # The one place where extra keys are allowed (VCP-0.3.md, `custom`).
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    provider_specific: dict[str, Any] = Field(default_factory=dict)
+    outcome_hint: str
+    synthetic: bool
+    synthetic_recipe: str
+
+
+class _Audit(_Strict):
+    received_at: Timestamp
+    normalized_at: Timestamp
+    schema_version: Literal["0.3"]
+
+
+class _Role(_Strict):
+    chosen: str
+    alternatives: list[str]
+    reason: list[str]
+
+
+class _Roles(_Strict):
+    V2V: _Role | None = None
+    LLM: _Role | None = None
+    STT: _Role | None = None
+    TTS: _Role | None = None
+
+
+class _ModelSelection(_Strict):
+    policy_id: str
+    resolved_at: Timestamp
+    roles: _Roles
+
+
+class _ImpactMetrics(_Strict):
+    aht_sec: int
+    first_contact_resolution: bool
+    estimated_value_usd: float | None = None
+
+
+class _Hcr(_Strict):
+    audience: str
+    headline: str
+    outcome_status: Status
+    key_points: list[str]
+    impact_metrics: _ImpactMetrics
+
+
+class _Payload(_Strict):
+    call: _Call
+    outcomes: _Outcomes
+    artifacts: _Artifacts
+    custom: _Custom
+    audit: _Audit
+    model_selection: _ModelSelection | None = None
+    hcr: _Hcr | None = None
+
+
+class _Conversation(_Strict):
+    call_id: Annotated[str, Field(pattern=_UUID_PATTERN)]
+    vcp_version: Literal["0.3"]
+    vcp_payload: _Payload
+
+
+def _shape_problems(error: ValidationError) -> list[str]:
+    """One ``path: message`` per field, union members folded into their field."""
+    seen: dict[str, str] = {}
+    for item in error.errors():
+        path = ".".join(
+            str(p) for p in item["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)
+        )
+        seen.setdefault(path or "(document)", item["msg"])
+    return [f"{path}: {msg}" for path, msg in seen.items()]
+
+
+def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _unit(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+def _consistency(c: _Conversation) -> list[str]:
+    """The rules that tie fields together (types are already right here)."""
+    p: list[str] = []
+    call, objective = c.vcp_payload.call, c.vcp_payload.outcomes.objective
+    metrics, audit, hint = objective.metrics, c.vcp_payload.audit, c.vcp_payload.custom.outcome_hint
+    if call.call_id != c.call_id:
+        p.append("vcp_payload.call.call_id: differs from call_id")
+    start, end = _time(call.start_time), _time(call.end_time)
+    if (end - start).total_seconds() != call.duration_sec:
+        p.append("vcp_payload.call.end_time: not start_time + duration_sec")
+    if metrics.aht_sec != call.duration_sec:
+        p.append("vcp_payload.outcomes.objective.metrics.aht_sec: differs from duration_sec")
+    if metrics.first_contact_resolution is not (objective.status == "success"):
+        p.append(
+            "vcp_payload.outcomes.objective.metrics.first_contact_resolution: disagrees with status"
+        )
+    if metrics.handoff_performed is not (hint == "live_transfer"):
+        p.append(
+            "vcp_payload.outcomes.objective.metrics.handoff_performed: disagrees with the scenario"
+        )
+    criteria = {x.id for x in call.purpose_contract.success_criteria}
+    scored = {x.id for x in objective.scored_criteria}
+    if not scored or scored - criteria:
+        p.append(
+            "vcp_payload.outcomes.objective.scored_criteria: ids do not match success_criteria"
+        )
+    if _time(audit.received_at) < end or _time(audit.normalized_at) < end:
+        p.append("vcp_payload.audit: received_at/normalized_at before end_time")
+    if c.vcp_payload.custom.synthetic is not True:
+        p.append("vcp_payload.custom.synthetic: not true")
+    return p
 
 
 def validate(doc: Any) -> list[str]:
-    """Problems of ``doc`` as a VCP 0.3 conversation."""
-    p: list[str] = []
+    """Problems of ``doc`` as a VCP 0.3 conversation, each naming the field's path."""
     if not isinstance(doc, dict):
-        return ["not an object"]
-    if doc.get("vcp_version") != "0.3":
-        p.append("vcp_version is not '0.3'")
-    payload = doc.get("vcp_payload")
-    if not isinstance(payload, dict):
-        return [*p, "vcp_payload missing"]
+        return ["(document): not a JSON object"]
     try:
-        call = payload["call"]
-        outcomes = payload["outcomes"]
-        objective = outcomes["objective"]
-        metrics = objective["metrics"]
-        audit = payload["audit"]
-        custom = payload["custom"]
-        gap = outcomes["perception_gap"]
-    except (KeyError, TypeError) as exc:
-        return [*p, f"missing {exc}"]
-    call_id = doc.get("call_id")
-    if not isinstance(call_id, str) or not _UUID.match(call_id):
-        p.append("call_id is not a UUID")
-    if call.get("call_id") != call_id:
-        p.append("call.call_id differs from call_id")
-    if call.get("provider") not in _PROVIDERS:
-        p.append(f"unknown provider {call.get('provider')!r}")
-    start, end = _ts(call.get("start_time")), _ts(call.get("end_time"))
-    duration = call.get("duration_sec")
-    if start is None or end is None:
-        p.append("start_time/end_time not ISO 8601 UTC with milliseconds")
-    elif not isinstance(duration, int) or (end - start).total_seconds() != duration:
-        p.append("end_time != start_time + duration_sec")
-    if metrics.get("aht_sec") != duration:
-        p.append("aht_sec != duration_sec")
-    status = objective.get("status")
-    if status not in _STATUS:
-        p.append(f"unknown status {status!r}")
-    if metrics.get("first_contact_resolution") is not (status == "success"):
-        p.append("first_contact_resolution disagrees with status")
-    hint = custom.get("outcome_hint")
-    if metrics.get("handoff_performed") is not (hint == "live_transfer"):
-        p.append("handoff_performed disagrees with the scenario")
-    criteria = {c.get("id") for c in call.get("purpose_contract", {}).get("success_criteria", [])}
-    scored = {c.get("id") for c in objective.get("scored_criteria", [])}
-    if not scored or scored - criteria:
-        p.append("scored_criteria ids do not match success_criteria")
-    if not _unit(objective.get("confidence")):
-        p.append("objective.confidence outside [0, 1]")
-    for item in outcomes.get("perceived", []):
-        if item.get("by") not in _BY:
-            p.append("perceived.by invalid")
-        if not _unit(item.get("sentiment", {}).get("score")) or not _unit(item.get("confidence")):
-            p.append("perceived score/confidence outside [0, 1]")
-    if gap.get("gap_class") not in _GAP or not (
-        isinstance(gap.get("gap_score"), int | float) and gap["gap_score"] >= 0
-    ):
-        p.append("perception_gap invalid")
-    if any(not _unit(d.get("weight")) for d in gap.get("drivers", [])):
-        p.append("driver weight outside [0, 1]")
-    received, normalized = _ts(audit.get("received_at")), _ts(audit.get("normalized_at"))
-    if end is not None and (
-        received is None or normalized is None or received < end or normalized < end
-    ):
-        p.append("audit times not after end_time")
-    if audit.get("schema_version") != "0.3":
-        p.append("audit.schema_version is not '0.3'")
-    if custom.get("synthetic") is not True:
-        p.append("custom.synthetic is not true")
-    return p
+        conversation = _Conversation.model_validate(doc)
+    except ValidationError as exc:
+        return _shape_problems(exc)
+    return _consistency(conversation)
