@@ -86,7 +86,7 @@ class Publisher:
         produced_bytes = metrics.PRODUCED_BYTES.labels(self.topic)
         with TransactionalProducer(self.settings, txn_id, timeout=self.timeout) as producer:
             producer.init()  # fences a killed run and aborts its open transaction
-            resume = read_progress(self.settings, self.datasets_topic, key, DATASETS_PARTITIONS)
+            resume = read_progress(self.settings, self.datasets_topic, key)
             if resume:
                 log.info("resuming dataset %s at %d of %d", source.dataset_id, resume, source.count)
             index = resume
