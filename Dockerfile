@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# One image for every VoiceLens command: `docker run IMAGE deliver|produce|sink|report|...`.
+# Every option is an environment variable (VOICELENS_*), so docker-compose.yml and the
+# Kubernetes manifests in deploy/k8s/ configure it without flags.
+#
+#   docker build -t voicelens:0.1.0 .
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml requirements.lock README.md ./
+COPY voicelens/ voicelens/
+COPY producer/ producer/
+COPY consumer/ consumer/
+COPY schemas/ schemas/
+COPY report/ report/
+# The lock as constraints pins every runtime dependency without installing the dev tools it
+# also lists. confluent-kafka, numpy and scipy come as manylinux wheels: no compiler needed.
+RUN pip install -c requirements.lock . && voicelens --version
+
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="voicelens" \
+      org.opencontainers.image.description="VCP 0.3 call data through Apache Kafka to webhooks" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# A fixed numeric uid, so Kubernetes' runAsNonRoot can verify it without a passwd lookup.
+RUN groupadd --system --gid 10001 voicelens \
+ && useradd --system --uid 10001 --gid voicelens --home-dir /home/voicelens --create-home \
+      --shell /usr/sbin/nologin voicelens \
+ && install -d -o voicelens -g voicelens /data /data/reports
+COPY --from=builder /opt/venv /opt/venv
+# MPLCONFIGDIR: the report's charts need a writable cache even under a read-only root.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MPLCONFIGDIR=/tmp/matplotlib
+WORKDIR /data
+USER 10001:10001
+# 9100: /metrics, /healthz, /readyz of `deliver --metrics-port`; 8787: `voicelens sink`.
+EXPOSE 9100 8787
+# The slim image has no curl; the venv's Python asks the metrics server of this process.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('VOICELENS_METRICS_PORT', '9100'), timeout=4)"]
+ENTRYPOINT ["voicelens"]
+CMD ["--help"]
