@@ -5,19 +5,15 @@ Everything is real: the broker, the `voicelens` processes, the sink's HTTP socke
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from delivery_support import Sink, start_sink, stop_sink
 
 from producer.generator import Dataset, GeneratorOptions
 from voicelens.kafka import TopicAdmin
@@ -32,13 +28,6 @@ def _voicelens(*args: str) -> list[str]:
     return [sys.executable, "-m", "voicelens", *args]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _env(settings: KafkaSettings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICELENS_")}
     env["VOICELENS_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
@@ -46,31 +35,11 @@ def _env(settings: KafkaSettings) -> dict[str, str]:
 
 
 @pytest.fixture
-def sink(tmp_path: Path, kafka_settings: KafkaSettings) -> Iterator[tuple[str, Path]]:
+def sink(tmp_path: Path) -> Iterator[Sink]:
     """`voicelens sink` as a real process, recording every request to a file."""
-    port = _free_port()
-    record = tmp_path / "requests.jsonl"
-    proc = subprocess.Popen(
-        _voicelens("sink", "--host", "127.0.0.1", "--port", str(port), "--record", str(record)),
-        env=_env(kafka_settings),
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/stats", timeout=2).close()  # noqa: S310
-            break
-        except OSError:
-            assert proc.poll() is None, "sink exited during start-up"
-            assert time.monotonic() < deadline, "sink did not start"
-            time.sleep(0.2)
-    yield base, record
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=15)
-
-
-def _recorded(record: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+    started = start_sink(tmp_path)
+    yield started
+    stop_sink(started)
 
 
 def test_produce_500_deliver_with_two_consumers(
@@ -78,10 +47,10 @@ def test_produce_500_deliver_with_two_consumers(
     admin: TopicAdmin,
     topic_factory: Callable[..., str],
     group_factory: Callable[[], str],
-    sink: tuple[str, Path],
+    sink: Sink,
     tmp_path: Path,
 ) -> None:
-    base, record = sink
+    base = sink.url
     env = _env(kafka_settings)
     topic = f"test-e2e-{time.time_ns()}"
     deliveries = topic_factory(1, suffix="-deliveries")
@@ -147,7 +116,7 @@ def test_produce_500_deliver_with_two_consumers(
             )
         )
         expected = {c["call_id"] for c in dataset.conversations()}
-        arrived = {r["call_id"] for r in _recorded(record) if 200 <= r["status"] < 300}
+        arrived = {r["call_id"] for r in sink.requests() if 200 <= r["status"] < 300}
         assert arrived == expected
 
         # The group's committed offsets equal the end offsets: nothing left to redo.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from delivery_support import Sink, deliver_cmd, deliveries, produce_conversations
+from delivery_support import Sink, deliver_cmd, deliveries, free_port, produce_conversations
 
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.settings import KafkaSettings
@@ -28,22 +27,15 @@ ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class PrivateBroker:
     """A single-node broker of our own, started and stopped through deploy/kafka/kafka.sh."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {
             **os.environ,
             "KAFKA_PORT": str(self.port),
-            "KAFKA_CONTROLLER_PORT": str(_free_port()),
+            "KAFKA_CONTROLLER_PORT": str(free_port()),
             "PYTHON": sys.executable,
         }
         cache = Path(os.environ.get("VOICELENS_CACHE", ROOT / ".cache"))

@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -32,6 +31,7 @@ from delivery_support import (
     SECRET_PATH,
     Sink,
     deliver_cmd,
+    free_port,
     produce_conversations,
     start_sink,
     stop_sink,
@@ -75,13 +75,6 @@ def _run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> tuple
         args, input=stdin, capture_output=True, text=True, cwd=cwd, timeout=60, check=False
     )
     return proc.returncode, proc.stdout + proc.stderr
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -270,7 +263,7 @@ def test_broker_health_says_unreachable_without_a_broker() -> None:
     """A real librdkafka client aimed at a closed port reports no broker UP."""
     health = BrokerHealth(interval_ms=200)
     conf = consumer_config(
-        KafkaSettings(bootstrap_servers=f"127.0.0.1:{_free_port()}"), "obs-unreachable"
+        KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}"), "obs-unreachable"
     )
     conf.update(health.client_config())
     consumer = Consumer(conf)
@@ -369,7 +362,7 @@ def live_run(
     prometheus = _tool("prometheus")
     tmp = tmp_path_factory.mktemp("observability")
     topic = f"test-observability-{uuid.uuid4().hex[:8]}"
-    metrics_port, prom_port = _free_port(), _free_port()
+    metrics_port, prom_port = free_port(), free_port()
     target = f"127.0.0.1:{metrics_port}"
     metrics_url, prom_url = f"http://{target}", f"http://127.0.0.1:{prom_port}"
     with contextlib.ExitStack() as stack:

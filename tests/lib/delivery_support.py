@@ -37,7 +37,8 @@ class Sink:
         return [json.loads(x) for x in self.record.read_text().splitlines() if x.strip()]
 
 
-def _port() -> int:
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the kernel's pick)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -96,7 +97,7 @@ def dead_letters(settings: KafkaSettings, topic: str) -> list[Any]:
 
 def start_sink(tmp_path: Path, *flags: str) -> Sink:
     """`voicelens sink` as a real process on a free port, recording requests."""
-    port = _port()
+    port = free_port()
     record = tmp_path / f"sink-{port}.jsonl"
     proc = subprocess.Popen(
         [
