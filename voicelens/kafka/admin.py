@@ -103,8 +103,8 @@ class TopicAdmin:
         log.info("created topic %s with %d partitions", spec.name, spec.partitions)
         return True
 
-    def end_offsets(self, topic: str) -> dict[int, int]:
-        """High watermark of each partition of ``topic``."""
+    def watermarks(self, topic: str) -> dict[int, tuple[int, int]]:
+        """(low, high) watermark of each partition of ``topic``: its first and next offsets."""
         from confluent_kafka import Consumer
 
         from voicelens.kafka.configuration import consumer_config
@@ -114,15 +114,18 @@ class TopicAdmin:
         conf["enable.auto.commit"] = False
         consumer = Consumer(conf)
         try:
-            marks = [
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=self._timeout)
+            return {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=self._timeout)
                 for p in range(partitions)
-            ]
-            return {p: high for p, (_low, high) in enumerate(marks)}
+            }
         except KafkaException as exc:
-            raise wrap_kafka_error(f"reading end offsets of {topic!r}", exc) from exc
+            raise wrap_kafka_error(f"reading the offsets of {topic!r}", exc) from exc
         finally:
             consumer.close()
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """High watermark of each partition of ``topic``."""
+        return {p: high for p, (_low, high) in self.watermarks(topic).items()}
 
     def committed_offsets(self, topic: str, group: str) -> dict[int, int]:
         """Committed offset of ``group`` on each partition of ``topic`` (-1001 when none)."""

@@ -18,12 +18,23 @@ from voicelens.kafka.configuration import consumer_config
 from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.settings import KafkaSettings
 
-__all__ = ["read_topic"]
+__all__ = ["READER_OVERRIDES", "read_assigned", "read_topic"]
 
 T = TypeVar("T")
 
 #: Seconds without a record or end-of-partition event before a read gives up.
 IDLE_TIMEOUT = 30.0
+
+
+#: librdkafka settings a reader needs: no commits, end-of-partition events, and a short fetch
+#: wait (the end of a transactional partition, after its commit marker, is only seen once an
+#: empty fetch returns, which would otherwise take the default 500 ms). Passed as overrides so
+#: the user's pass-through settings still win.
+READER_OVERRIDES: dict[str, object] = {
+    "enable.auto.commit": False,
+    "enable.partition.eof": True,
+    "fetch.wait.max.ms": 50,
+}
 
 
 def read_topic(
@@ -33,42 +44,46 @@ def read_topic(
     admin = TopicAdmin(settings)
     if admin.partition_count(topic) is None:
         return
-    # A short fetch wait: the end of a transactional partition (after its commit marker) is
-    # only seen once an empty fetch returns, which would otherwise take the default 500 ms.
-    # Passed as overrides so the user's pass-through settings still win.
-    conf = consumer_config(
-        settings,
-        group_id="voicelens-reader",
-        **{"enable.auto.commit": False, "enable.partition.eof": True, "fetch.wait.max.ms": 50},
-    )
-    consumer = Consumer(conf)
+    consumer = Consumer(consumer_config(settings, "voicelens-reader", **READER_OVERRIDES))
     try:
         ends = admin.end_offsets(topic)
-        remaining = {p for p, end in ends.items() if end > 0}
-        consumer.assign([TopicPartition(topic, p, 0) for p in remaining])
-        last_progress = time.monotonic()
-        while remaining:
-            # A short wait: consume() holds out for the whole timeout unless the batch fills,
-            # and the end of a partition arrives as an event, not as a full batch.
-            msgs = consumer.consume(1000, 0.1)
-            if not msgs:
-                if time.monotonic() - last_progress > IDLE_TIMEOUT:
-                    msg = f"no progress reading {topic!r} for {IDLE_TIMEOUT:g} s"
-                    raise KafkaClientError(msg)
-                continue
-            last_progress = time.monotonic()
-            for m in msgs:
-                err = m.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        remaining.discard(m.partition() or 0)
-                        continue
-                    msg = f"reading {topic!r}: {err.str()}"
-                    raise KafkaClientError(msg)
-                value = decode(m)
-                if value is not None:
-                    yield value
-                if (m.offset() or 0) + 1 >= ends[m.partition() or 0]:
-                    remaining.discard(m.partition() or 0)
+        for m in read_assigned(consumer, topic, dict.fromkeys(ends, 0), ends):
+            value = decode(m)
+            if value is not None:
+                yield value
     finally:
         consumer.close()
+
+
+def read_assigned(
+    consumer: Consumer, topic: str, starts: dict[int, int], ends: dict[int, int]
+) -> Iterator[Message]:
+    """Assign ``consumer`` (the caller's, configured with :data:`READER_OVERRIDES`) to the
+    partitions of ``topic`` at ``starts`` and yield their records up to ``ends``."""
+    remaining = {p for p, end in ends.items() if starts.get(p, 0) < end}
+    consumer.assign([TopicPartition(topic, p, starts.get(p, 0)) for p in remaining])
+    last_progress = time.monotonic()
+    while remaining:
+        # A short wait: consume() holds out for the whole timeout unless the batch fills,
+        # and the end of a partition arrives as an event, not as a full batch.
+        msgs = consumer.consume(1000, 0.1)
+        if not msgs:
+            if time.monotonic() - last_progress > IDLE_TIMEOUT:
+                msg = f"no progress reading {topic!r} for {IDLE_TIMEOUT:g} s"
+                raise KafkaClientError(msg)
+            continue
+        last_progress = time.monotonic()
+        for m in msgs:
+            partition = m.partition() or 0
+            err = m.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    remaining.discard(partition)
+                    continue
+                msg = f"reading {topic!r}: {err.str()}"
+                raise KafkaClientError(msg)
+            if partition not in remaining:
+                continue  # already at its end: records beyond it came after we started
+            yield m
+            if (m.offset() or 0) + 1 >= ends[partition]:
+                remaining.discard(partition)

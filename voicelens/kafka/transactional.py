@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Self
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from voicelens.kafka.configuration import producer_config
 from voicelens.kafka.exceptions import KafkaClientError, wrap_kafka_error
@@ -69,16 +69,33 @@ class TransactionalProducer:
         except KafkaException as exc:
             raise wrap_kafka_error("beginning a transaction", exc) from exc
 
-    def produce(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         """Queue one record in the open transaction; waits for queue space when full."""
+        kwargs: dict[str, Any] = {"on_delivery": self._on_delivery}
+        if headers:
+            kwargs["headers"] = headers
         while True:
             try:
-                self.client.produce(topic, value, key, on_delivery=self._on_delivery)
+                self.client.produce(topic, value, key, **kwargs)
                 return
             except BufferError:
                 self.client.poll(0.05)
             except KafkaException as exc:
                 raise wrap_kafka_error(f"producing to {topic!r}", exc) from exc
+
+    def send_offsets(self, offsets: list[TopicPartition], group_metadata: Any) -> None:
+        """Commit a consumer group's ``offsets`` as part of the open transaction
+        (consume-transform-produce: the input is passed over exactly when the output commits)."""
+        try:
+            self.client.send_offsets_to_transaction(offsets, group_metadata, self._timeout)
+        except KafkaException as exc:
+            raise wrap_kafka_error("adding consumer offsets to a transaction", exc) from exc
 
     def commit(self) -> None:
         """Flush and commit the open transaction; raise (after aborting) if anything failed."""

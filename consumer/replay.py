@@ -1,0 +1,173 @@
+"""Putting dead letters back on their topic, exactly once per replay group.
+
+A replay is a consume-transform-produce pass over the dead-letter topic, in Kafka transactions:
+the chosen records go back to their source topic (same key, value and original headers, plus
+``voicelens-replayed-from``) and the replay group's DLQ offsets commit in the same transaction.
+So a replay that is killed, or run again, never publishes a dead letter twice: the group's
+committed offsets are where the next replay starts. Records the selection passes over are
+passed for that group too; ``from_beginning`` looks at the whole dead-letter topic again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from consumer.outcomes import DLQ_HEADER_PREFIX
+from voicelens.kafka import TopicAdmin
+from voicelens.kafka.configuration import consumer_config
+from voicelens.kafka.exceptions import wrap_kafka_error
+from voicelens.kafka.reader import READER_OVERRIDES, read_assigned
+from voicelens.kafka.transactional import TransactionalProducer
+from voicelens.settings import KafkaSettings
+
+__all__ = ["REPLAYED_FROM_HEADER", "ReplayResult", "Replayer", "Selection", "replayed_headers"]
+
+log = logging.getLogger("voicelens.replay")
+
+#: Where a replayed record came from: ``<dlq topic>/<partition>/<offset>``.
+REPLAYED_FROM_HEADER = "voicelens-replayed-from"
+_REASON = DLQ_HEADER_PREFIX + "reason"
+_SOURCE_TOPIC = DLQ_HEADER_PREFIX + "source-topic"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which dead letters to replay: all of them, unless reasons or call ids narrow it."""
+
+    reasons: tuple[str, ...] = ()
+    call_ids: frozenset[str] = frozenset()
+
+    def chooses(self, key: bytes | None, reason: str) -> bool:
+        """True when a record with this key and dead-letter reason is to be replayed."""
+        if self.call_ids and (key or b"").decode(errors="replace") not in self.call_ids:
+            return False
+        return not self.reasons or any(r.lower() in reason.lower() for r in self.reasons)
+
+
+def replayed_headers(
+    headers: Iterable[tuple[str, bytes]] | None, origin: str
+) -> list[tuple[str, bytes]]:
+    """The record's original headers (its ``voicelens-dlq-*`` facts dropped) plus its origin."""
+    kept = [(k, v) for k, v in headers or () if not k.startswith(DLQ_HEADER_PREFIX)]
+    kept.append((REPLAYED_FROM_HEADER, origin.encode()))
+    return kept
+
+
+@dataclass
+class ReplayResult:
+    """What one replay did (or, dry, would do)."""
+
+    examined: int = 0
+    replayed: int = 0
+    by_reason: Counter[str] = field(default_factory=Counter)
+    targets: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def passed_over(self) -> int:
+        """Dead letters the selection did not choose."""
+        return self.examined - self.replayed
+
+
+@dataclass
+class Replayer:
+    """One pass over ``dlq_topic`` for ``group``, up to the end offsets seen at start."""
+
+    settings: KafkaSettings
+    dlq_topic: str
+    default_target: str
+    group: str
+    selection: Selection = field(default_factory=Selection)
+    transaction_size: int = 1000
+    from_beginning: bool = False
+    timeout: float = 30.0
+
+    def run(self, *, dry_run: bool = False) -> ReplayResult:
+        """Replay (or with ``dry_run`` only count) the chosen dead letters."""
+        admin = TopicAdmin(self.settings, timeout=self.timeout)
+        marks = admin.watermarks(self.dlq_topic)  # raises naming the topic when it is missing
+        low = {p: lo for p, (lo, _hi) in marks.items()}
+        ends = {p: hi for p, (_lo, hi) in marks.items()}
+        consumer = Consumer(consumer_config(self.settings, self.group, **READER_OVERRIDES))
+        try:
+            if dry_run:
+                return self._pass(consumer, None, low, ends)
+            txn_id = f"voicelens-replay-{self.group}-{self.dlq_topic}"
+            with TransactionalProducer(self.settings, txn_id, timeout=self.timeout) as producer:
+                producer.init()  # fences an older replay of this group, aborting its open work
+                return self._pass(consumer, producer, low, ends)
+        finally:
+            consumer.close()
+
+    def _pass(
+        self,
+        consumer: Consumer,
+        producer: TransactionalProducer | None,
+        low: dict[int, int],
+        ends: dict[int, int],
+    ) -> ReplayResult:
+        topic = self.dlq_topic
+        try:
+            committed = consumer.committed(
+                [TopicPartition(topic, p) for p in ends], timeout=self.timeout
+            )
+        except KafkaException as exc:
+            raise wrap_kafka_error(f"reading group {self.group!r}'s offsets", exc) from exc
+        # The group's committed offsets are where this replay starts; with none yet, or
+        # from_beginning, the log's start (retention may have moved it past a commit, too).
+        starts = {
+            tp.partition: low[tp.partition]
+            if self.from_beginning
+            else max(tp.offset, low[tp.partition])
+            for tp in committed
+        }
+        result = ReplayResult()
+        positions: dict[int, int] = {}
+        in_txn = 0
+        open_txn = False
+        for msg in read_assigned(consumer, topic, starts, ends):
+            partition, offset = msg.partition() or 0, msg.offset() or 0
+            positions[partition] = offset + 1
+            result.examined += 1
+            headers = msg.headers() or []
+            facts = {
+                k: (v or b"").decode(errors="replace")
+                for k, v in headers
+                if k in (_REASON, _SOURCE_TOPIC)
+            }
+            reason = facts.get(_REASON, "unknown")
+            if not self.selection.chooses(msg.key(), reason):
+                continue
+            target = facts.get(_SOURCE_TOPIC) or self.default_target
+            result.replayed += 1
+            result.by_reason[reason] += 1
+            result.targets[target] += 1
+            if producer is None:
+                continue
+            if not open_txn:
+                producer.begin()
+                open_txn = True
+            origin = f"{topic}/{partition}/{offset}"
+            producer.produce(
+                target, msg.value() or b"", msg.key(), replayed_headers(headers, origin)
+            )
+            in_txn += 1
+            if in_txn >= self.transaction_size:
+                self._commit(producer, consumer, positions)
+                open_txn, in_txn = False, 0
+        if producer is not None and positions:
+            if not open_txn:
+                producer.begin()
+            self._commit(producer, consumer, positions)
+        return result
+
+    def _commit(
+        self, producer: TransactionalProducer, consumer: Consumer, positions: dict[int, int]
+    ) -> None:
+        offsets = [TopicPartition(self.dlq_topic, p, o) for p, o in sorted(positions.items())]
+        producer.send_offsets(offsets, consumer.consumer_group_metadata())
+        producer.commit()
