@@ -9,7 +9,7 @@ So every bucket hands out slots on a grid anchored at the Unix epoch, and partit
 ``P`` is offset by ``p/P`` of its interval: together the partitions' slots form one grid of
 spacing ``1/R`` whichever processes hold them, and any second holds at most ``ceil(R)``
 requests. Processes agree on the grid through the wall clock they already share (NTP); a skew
-between hosts only shifts their slots, it never adds any.
+between hosts never changes a partition's rate, but can let their slots line up again.
 
 A burst of one: idle time is not banked, and callers are served first come, first served.
 """
