@@ -73,6 +73,9 @@ class DeliverCommand(KafkaSettings):
     deliveries_topic: TopicName = Field(
         topics.DELIVERIES, description="topic of delivery outcome events"
     )
+    progress_interval: float = Field(
+        10.0, gt=0, description="seconds between progress log lines when not on a terminal"
+    )
     insecure_skip_tls_verify: bool = Field(
         False, description="do not verify the webhook's TLS certificate"
     )
@@ -154,7 +157,9 @@ class DeliverCommand(KafkaSettings):
                         consumer_id=self.consumer_id,
                     )
                 )
-            reporter = ProgressReporter(service, interactive=sys.stderr.isatty())
+            reporter = ProgressReporter(
+                service, interactive=sys.stderr.isatty(), every=self.progress_interval
+            )
             stack.push_async_callback(reporter.stop)
             reporter.start()
             stats = await service.run(stop)

@@ -31,6 +31,8 @@ class PartitionState:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     worker: asyncio.Task[None] | None = None
     paused: bool = False
+    #: End offset minus commit point, as last measured (every 2 s, on the Kafka thread).
+    lag: int = 0
     draining: bool = False
 
     @property

@@ -21,7 +21,7 @@ log = logging.getLogger("voicelens.deliver.progress")
 
 
 class ProgressReporter:
-    """Reports delivered, dead, in flight and rate every so often."""
+    """Reports delivered, dead, in flight, rate and lag every so often."""
 
     def __init__(self, service: DeliveryService, *, interactive: bool, every: float = 10.0) -> None:
         self._service = service
@@ -36,7 +36,8 @@ class ProgressReporter:
         rate = (s.finished - last[1]) / max(now - last[0], 1e-9)
         text = (
             f"delivered {s.delivered:,} · dead {s.dead_lettered:,} · "
-            f"in flight {self._service.in_flight():,} · {rate:,.1f}/s"
+            f"in flight {self._service.in_flight():,} · {rate:,.1f}/s · "
+            f"lag {self._service.lag():,}"
         )
         return text, (now, s.finished)
 
@@ -55,6 +56,7 @@ class ProgressReporter:
                         "delivered": s.delivered,
                         "dead_lettered": s.dead_lettered,
                         "in_flight": self._service.in_flight(),
+                        "lag": self._service.lag(),
                     },
                 )
 

@@ -204,9 +204,9 @@ class DeliveryService:
                 continue
             _low, high = consumer.get_watermark_offsets(tp, cached=True)
             if high >= 0:
-                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
-                    max(0, high - state.tracker.commit_point)
-                )
+                lag = max(0, high - state.tracker.commit_point)
+                state.lag = lag
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
 
     def _resolve_starts(self, partitions: list[int]) -> dict[int, int]:
         """Committed offsets (or the log start, when the group has none) of idle partitions.
@@ -442,6 +442,10 @@ class DeliveryService:
     def in_flight(self) -> int:
         """Records taken and not finished, over all partitions."""
         return sum(s.backlog for s in self._parts.values())
+
+    def lag(self) -> int:
+        """End offsets minus commit points over the partitions held (as last measured)."""
+        return sum(s.lag for s in self._parts.values())
 
     def ready(self) -> bool:
         """Partitions assigned and a broker reachable (for /readyz)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -292,3 +293,26 @@ def test_rerun_of_a_finished_job_posts_nothing_and_exits(
     assert second.returncode == 0, second.stderr
     assert sink.stats()["accepted"] == len(ids)
     assert "delivered 0, dead-lettered 0" in second.stderr
+
+
+def test_progress_lines_report_delivered_in_flight_rate_and_lag(
+    kafka_settings: KafkaSettings,
+    topic_factory: Callable[..., str],
+    group_factory: Callable[[], str],
+    sink_factory: Callable[..., Sink],
+) -> None:
+    topic = topic_factory(2)
+    ids = produce_conversations(kafka_settings, topic, 120)
+    sink = sink_factory()
+    flags = ("--until-drained", "--max-rps", "30", "--progress-interval", "0.5")
+    result = run(deliver_cmd(kafka_settings, topic, group_factory(), sink.url, *flags))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    progress = [x for x in lines if x["logger"] == "voicelens.deliver.progress"]
+    assert len(progress) >= 4  # about 4 s of traffic at 30 req/s
+    assert all({"delivered", "dead_lettered", "in_flight", "lag"} <= x.keys() for x in progress)
+    assert max(x["lag"] for x in progress) > 0  # the backlog was visible while it lasted
+    delivered = [x["delivered"] for x in progress]
+    assert delivered == sorted(delivered)
+    assert delivered[-1] <= len(ids)
+    assert "lag" in progress[0]["msg"]
