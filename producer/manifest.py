@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from producer.generator import Dataset
 
 __all__ = ["ManifestBuilder"]
@@ -16,7 +18,7 @@ __all__ = ["ManifestBuilder"]
 class ManifestBuilder:
     """Accumulates counts and a checksum while conversations stream past.
 
-    ``add`` takes each conversation's canonical JSON (compact ``orjson.dumps``) in index order;
+    ``add`` takes each conversation and its canonical JSON (compact ``orjson.dumps``) in order;
     the checksum is SHA-256 over them, so a manifest proves which data a dataset consists of,
     whether it was written as files, JSON Lines or Kafka records.
     """
@@ -28,8 +30,11 @@ class ManifestBuilder:
     count: int = 0
     _digest: Any = field(default_factory=hashlib.sha256)
 
-    def add(self, conversation: dict[str, Any], data: bytes) -> None:
-        """Count one conversation and feed its bytes to the checksum."""
+    def add(self, conversation: dict[str, Any], data: bytes | None = None) -> None:
+        """Count one conversation and feed its canonical JSON (``data``, or computed here when
+        the caller has none) to the checksum."""
+        if data is None:
+            data = orjson.dumps(conversation)
         payload = conversation["vcp_payload"]
         self.scenarios[payload["custom"]["outcome_hint"]] += 1
         self.providers[payload["call"]["provider"]] += 1

@@ -94,6 +94,9 @@ class Publisher:
                 source.named_conversations(resume) if isinstance(source, DirectorySource) else None
             )
             conversations = source.conversations(resume)
+            # Built as the records stream past (regenerating only what a resumed run skips),
+            # rather than by a second pass over the whole dataset at the end.
+            manifest = source.manifest_tracker(resume)
             dataset_id = source.dataset_id
             version = source.generator_version
             topic = self.topic
@@ -120,6 +123,7 @@ class Publisher:
                         continue
                     raise
                 producer.produce(topic, value, conversation["call_id"].encode())
+                manifest.add(conversation)
                 payload = conversation["vcp_payload"]
                 mix[payload["custom"]["outcome_hint"], payload["call"]["provider"]] += 1
                 index += 1
@@ -136,14 +140,13 @@ class Publisher:
             # only when its last conversation commits.
             if not open_txn:
                 producer.begin()
-            manifest = source.manifest()
             producer.produce(
                 self.datasets_topic,
                 dataset_codec.encode(
                     {
                         "dataset_id": dataset_id,
                         "kind": "manifest",
-                        "manifest": manifest,
+                        "manifest": manifest.build(),
                         "updated_at_ms": int(time.time() * 1000),
                     }
                 ),

@@ -18,7 +18,7 @@ import orjson
 from producer.generator import GENERATOR_VERSION, Dataset
 from producer.manifest import ManifestBuilder
 
-__all__ = ["DirectorySource", "GeneratedSource", "Source"]
+__all__ = ["DirectorySource", "GeneratedSource", "ManifestTracker", "Source"]
 
 log = logging.getLogger("voicelens.produce")
 
@@ -47,7 +47,19 @@ class Source(Protocol):
         """Conversations from index ``start`` on, in index order."""
         ...
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest_tracker(self, start: int) -> ManifestTracker:
+        """What builds the manifest while conversations ``start`` on stream past."""
+        ...
+
+
+class ManifestTracker(Protocol):
+    """Takes every published conversation (with its canonical JSON); builds the manifest."""
+
+    def add(self, conversation: dict[str, Any]) -> None:
+        """One conversation, in index order."""
+        ...
+
+    def build(self) -> dict[str, Any]:
         """The dataset's manifest (counts and checksum over canonical JSON)."""
         ...
 
@@ -75,11 +87,16 @@ class GeneratedSource:
         return self.dataset.conversations(start)
 
     def manifest(self) -> dict[str, Any]:
-        """Counts and checksum of the whole dataset (regenerated: cheap and exact)."""
+        """The whole dataset's manifest (regenerated)."""
+        return self.manifest_tracker(self.count).build()
+
+    def manifest_tracker(self, start: int) -> ManifestBuilder:
+        """A builder that has seen conversations ``0 .. start-1`` (regenerated: a resumed run
+        did not publish them, but the manifest covers the whole dataset)."""
         builder = ManifestBuilder(self.dataset)
-        for conv in self.dataset.conversations():
-            builder.add(conv, orjson.dumps(conv))
-        return builder.build()
+        for conv in self.dataset.conversations(0, start):
+            builder.add(conv)
+        return builder
 
 
 def _check(doc: Any) -> str | None:
@@ -149,6 +166,10 @@ class DirectorySource:
         """Conversations from index ``start``."""
         return (doc for _, doc in self._docs[start:])
 
+    def manifest_tracker(self, start: int) -> _FilesManifest:
+        """The files are all in memory: their manifest is computed at the end, from them."""
+        return _FilesManifest(self)
+
     def manifest(self) -> dict[str, Any]:
         """Counts of the valid files and the skipped ones."""
         scenarios: dict[str, int] = {}
@@ -177,3 +198,15 @@ class DirectorySource:
             "skipped_files": dict(sorted(self.skipped.items())),
             "checksum": {"algorithm": "sha256", "value": digest.hexdigest()},
         }
+
+
+@dataclass
+class _FilesManifest:
+    source: DirectorySource
+
+    def add(self, conversation: dict[str, Any]) -> None:
+        """Nothing to do per conversation: the manifest is computed from the files."""
+
+    def build(self) -> dict[str, Any]:
+        """The files' manifest."""
+        return self.source.manifest()
