@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import uvloop
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
@@ -64,7 +65,7 @@ class SinkCommand(BaseSettings):
             ),
             record=self.record,
         )
-        asyncio.run(self._serve(options))
+        uvloop.run(self._serve(options))
 
     async def _serve(self, options: SinkOptions) -> None:
         stop = asyncio.Event()
