@@ -17,7 +17,6 @@ from pydantic import Field
 
 from producer.exceptions import ProfileError
 from producer.profile import Profile, load_profile
-from report.charts import write_charts
 from report.delivery import delivery_stats
 from report.markdown import render
 from report.quality import QualityResult, assess, grade
@@ -83,6 +82,8 @@ class ReportCommand(KafkaSettings):
             for e in loaded.events or []
             if e["outcome"] == "delivered" and e["call_id"] is not None
         ]
+        from report.charts import write_charts  # matplotlib: only when a report runs
+
         charts = write_charts(
             self.out, result.facts, latencies, delivery["latency_ms"] if delivery else None
         )
