@@ -1,5 +1,8 @@
 """Which outcomes are retried, and how long to wait: exponential backoff with full jitter.
 
+The retry loop itself is tenacity's; this module says what it retries, how it waits and when
+it stops.
+
 2xx is success. 408, 425, 429, 5xx, timeouts and connection errors are retried, honouring
 ``Retry-After`` (seconds or an HTTP date, capped); any other status is permanent. Retries are
 bounded by attempts and by total time; then the record is dead-lettered.
@@ -7,10 +10,22 @@ bounded by attempts and by total time; then the record is dead-lettered.
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from consumer.exceptions import RetriableDeliveryError
 
 __all__ = ["RetryPolicy", "is_retriable_status", "parse_retry_after"]
 
@@ -46,21 +61,44 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds and backoff of retries."""
+    """Bounds and backoff of retries; :meth:`retrying` turns them into a tenacity controller."""
 
     max_attempts: int = 6
     max_elapsed: float = 300.0
     base: float = 0.5
     cap: float = 30.0
     retry_after_cap: float = 60.0
-    rng: random.Random = field(default_factory=random.Random, compare=False)
 
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Wait before attempt ``attempt + 1`` (attempt is 1-based)."""
-        if retry_after is not None:
-            return min(retry_after, self.retry_after_cap)
-        return self.rng.uniform(0.0, min(self.cap, self.base * 2 ** (attempt - 1)))
+    def retrying(
+        self,
+        *,
+        already_elapsed: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        before_sleep: Callable[[RetryCallState], None] | None = None,
+    ) -> AsyncRetrying:
+        """A controller for one record's retries (controllers keep per-call state: one each).
 
-    def gives_up(self, attempt: int, elapsed: float, next_delay: float) -> bool:
-        """True when another attempt would exceed the attempt or time budget."""
-        return attempt >= self.max_attempts or elapsed + next_delay > self.max_elapsed
+        Retriable errors wait ``Retry-After`` (capped) when the receiver gave one, else full
+        jitter: uniform in ``[0, min(cap, base * 2 ** (attempt - 1))]``. It stops after
+        ``max_attempts``, or before a wait that would end past ``max_elapsed`` (counting the
+        ``already_elapsed`` seconds spent before the controller took over), and then re-raises
+        the last error. Any other error passes straight through.
+        """
+        jitter = wait_random_exponential(multiplier=self.base, max=self.cap)
+        retry_after_cap = self.retry_after_cap
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(exc, RetriableDeliveryError) and exc.retry_after is not None:
+                return min(exc.retry_after, retry_after_cap)
+            return float(jitter(state))
+
+        return AsyncRetrying(
+            retry=retry_if_exception_type(RetriableDeliveryError),
+            wait=wait,
+            stop=stop_after_attempt(self.max_attempts)
+            | stop_before_delay(self.max_elapsed - already_elapsed),
+            sleep=sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )

@@ -18,7 +18,7 @@ import concurrent.futures
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -378,44 +378,68 @@ class DeliveryService:
             state.tracker.finish(offset)
 
     async def _deliver(self, state: PartitionState, body: bytes, webhook_id: str) -> Outcome:
-        policy = self.config.retry
         start = time.monotonic()
         first_ms = int(time.time() * 1000)
-        attempt = 0
-        while True:
-            attempt += 1
+        attempts = 0
+
+        async def attempt() -> int:
+            nonlocal attempts
+            attempts += 1
             sent = time.monotonic()
             try:
                 status = await self._client.post(body, webhook_id)
+            except RetriableDeliveryError as exc:
+                timeout = "timed out" in exc.reason
+                self._attempt_metrics("retriable", exc.status, sent, timeout=timeout)
+                raise
             except PermanentDeliveryError as exc:
                 self._attempt_metrics("permanent", exc.status, sent)
-                now = int(time.time() * 1000)
-                return Outcome(
-                    False, exc.status, attempt, f"rejected: {exc.reason}", first_ms, now, now
-                )
-            except RetriableDeliveryError as exc:
-                self._attempt_metrics(
-                    "retriable", exc.status, sent, timeout="timed out" in exc.reason
-                )
-                delay = policy.delay(attempt, exc.retry_after)
-                if policy.gives_up(attempt, time.monotonic() - start, delay):
-                    now = int(time.time() * 1000)
-                    return Outcome(
-                        False,
-                        exc.status,
-                        attempt,
-                        f"retries exhausted: {exc.reason}",
-                        first_ms,
-                        now,
-                        now,
-                    )
-                metrics.RETRIES.inc()
-                await asyncio.sleep(delay)
-                await state.limiter.acquire()
-                continue
+                raise
             self._attempt_metrics("success", status, sent)
+            return status
+
+        try:
+            try:
+                status = await attempt()
+            except RetriableDeliveryError as first:
+                status = await self._retry(state, attempt, first, time.monotonic() - start)
+        except PermanentDeliveryError as exc:
             now = int(time.time() * 1000)
-            return Outcome(True, status, attempt, None, first_ms, now, now)
+            reason = f"rejected: {exc.reason}"
+            return Outcome(False, exc.status, attempts, reason, first_ms, now, now)
+        except RetriableDeliveryError as exc:
+            now = int(time.time() * 1000)
+            reason = f"retries exhausted: {exc.reason}"
+            return Outcome(False, exc.status, attempts, reason, first_ms, now, now)
+        now = int(time.time() * 1000)
+        return Outcome(True, status, attempts, None, first_ms, now, now)
+
+    async def _retry(
+        self,
+        state: PartitionState,
+        attempt: Callable[[], Awaitable[int]],
+        first: RetriableDeliveryError,
+        elapsed: float,
+    ) -> int:
+        """Attempts after a retriable first failure, under the retry policy (tenacity).
+
+        The first attempt runs outside tenacity so that the common case, success at once, pays
+        nothing for a retry controller; the controller is handed that failure as its attempt 1,
+        so attempt counts, the wait (``Retry-After`` included) and the time budget all count it.
+        """
+        pending: RetriableDeliveryError | None = first
+        retrying = self.config.retry.retrying(
+            already_elapsed=elapsed, before_sleep=lambda _state: metrics.RETRIES.inc()
+        )
+        async for try_ in retrying:
+            with try_:
+                if pending is not None:
+                    failed, pending = pending, None
+                    raise failed
+                await state.limiter.acquire()  # a retry spends the partition's budget too
+                return await attempt()
+        msg = "tenacity ended without a result or an error"  # reraise=True: cannot happen
+        raise AssertionError(msg)
 
     @staticmethod
     def _attempt_metrics(
