@@ -6,8 +6,9 @@ one group, builds the report, prints a summary, and stops everything it started.
 its own topics and group, so runs never mix and nothing of the user's is touched.
 
 Environment: ``DEMO_COUNT`` (1800), ``DEMO_DAYS`` (60), ``DEMO_SEED`` (42), ``DEMO_CONSUMERS`` (2),
-``DEMO_PARTITIONS`` (6), ``VOICELENS_MAX_RPS`` (unset: unlimited; 10 rehearses the customer's
-budget), ``KAFKA_PORT`` (9092).
+``DEMO_PARTITIONS`` (6), ``DEMO_MAX_RPS`` (200: the webhook's budget; about 9 s of traffic, so the
+group's rebalance spreads the partitions over both consumers and the summary shows the budget
+held; 10 rehearses the customer's real budget in 3 minutes), ``KAFKA_PORT`` (9092).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def main() -> None:
     seed = env.get("DEMO_SEED", "42")
     consumers = int(env.get("DEMO_CONSUMERS", "2"))
     partitions = env.get("DEMO_PARTITIONS", "6")
+    max_rps = float(env.get("DEMO_MAX_RPS", "200"))
     run_id = time.strftime("%Y%m%d%H%M%S")
     topic = f"demo.{run_id}.conversations"
     deliveries = f"demo.{run_id}.deliveries"
@@ -160,6 +162,8 @@ def main() -> None:
                     "--until-drained",
                     "--consumer-id",
                     f"demo-consumer-{i + 1}",
+                    "--max-rps",
+                    f"{max_rps:g}",
                 ),
                 env=env,
             )
@@ -179,6 +183,11 @@ def main() -> None:
     table.add_row("delivered", f"{delivered:,} unique call ids at the webhook")
     table.add_row("consumers", f"{consumers} processes in group {group}")
     table.add_row("delivery", f"{t2 - t1:.1f} s, {delivered / max(t2 - t1, 1e-9):,.0f} /s")
+    table.add_row(
+        "rate limit",
+        f"busiest second at the webhook: {stats.get('max_per_second', 0):,} requests "
+        f"(budget {max_rps:g}/s over {partitions} partitions)",
+    )
     table.add_row("total", f"{t2 - t0:.1f} s")
     table.add_row("report", f"{out} (exit code {report_rc})")
     console.print(table)
