@@ -21,8 +21,10 @@ from typing import IO, Any
 
 import orjson
 from aiohttp import web
+from prometheus_client import generate_latest
 
 from voicelens.sink.faults import FaultPlan
+from voicelens.sink.metrics import sink_registry
 
 __all__ = ["SinkOptions", "SinkState", "create_app", "running_sink"]
 
@@ -184,7 +186,13 @@ def create_app(options: SinkOptions) -> web.Application:
         _record(call_id, webhook_id, status, attempt)
         return web.json_response({"status": status}, status=status)
 
+    registry = sink_registry(state)
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), content_type="text/plain")
+
     app.router.add_get("/stats", stats)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/{tail:.*}", receive)
     return app
 
