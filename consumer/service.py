@@ -38,7 +38,7 @@ from schemas.exceptions import DecodeError
 from voicelens import metrics
 from voicelens.health import BrokerHealth
 from voicelens.kafka.configuration import consumer_config
-from voicelens.kafka.exceptions import KafkaClientError
+from voicelens.kafka.exceptions import KafkaClientError, wrap_kafka_error
 from voicelens.settings import KafkaSettings
 
 __all__ = ["DeliveryConfig", "DeliveryService", "RunStats"]
@@ -245,15 +245,31 @@ class DeliveryService:
         )
 
     def _final_commit(self, offsets: dict[int, int]) -> None:
+        """Store and commit the final points, then leave the group — the leaving always.
+
+        The commit can be refused when the group has moved on (members that finished first
+        left, so our generation is stale: ``ILLEGAL_GENERATION``). The offsets are stored by
+        then, and ``close()`` commits stored offsets as the member leaves, after rejoining the
+        current generation. A consumer that is never closed hangs the interpreter's exit in
+        librdkafka's destroy, so ``close()`` runs whatever the commit did.
+        """
         consumer = self._consumer
         assert consumer is not None  # noqa: S101
-        held = {tp.partition for tp in consumer.assignment()}
-        tps = [TopicPartition(self.config.topic, p, o) for p, o in offsets.items() if p in held]
-        if tps:
-            consumer.store_offsets(offsets=tps)  # close() commits the stored offsets
-            consumer.commit(offsets=tps, asynchronous=False)
-            metrics.COMMITS.labels("ok").inc()
-        consumer.close()  # leaves the group; its revoke callback finds nothing left to do
+        try:
+            held = {tp.partition for tp in consumer.assignment()}
+            tps = [TopicPartition(self.config.topic, p, o) for p, o in offsets.items() if p in held]
+            if tps:
+                consumer.store_offsets(offsets=tps)
+                consumer.commit(offsets=tps, asynchronous=False)
+                metrics.COMMITS.labels("ok").inc()
+        except KafkaException as exc:
+            metrics.COMMITS.labels("error").inc()
+            log.warning("final commit refused (%s); leaving the group commits what was stored", exc)
+        finally:
+            try:
+                consumer.close()  # leaves the group; its revoke callback finds nothing left to do
+            except KafkaException as exc:
+                raise wrap_kafka_error("leaving the consumer group", exc) from exc
 
     # ------------------------------------------------------------------ loop side
     async def _assign(self, partitions: list[int]) -> None:
@@ -572,6 +588,6 @@ class DeliveryService:
             try:
                 await self._on_kafka(lambda: self._final_commit(final))
             except KafkaClientError:
-                log.warning("final commit failed; records will be re-delivered", exc_info=True)
+                log.warning("leaving the group failed; records will be re-delivered", exc_info=True)
         self._parts.clear()
         self._kafka.shutdown(wait=True)

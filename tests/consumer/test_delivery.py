@@ -316,3 +316,34 @@ def test_progress_lines_report_delivered_in_flight_rate_and_lag(
     assert delivered == sorted(delivered)
     assert delivered[-1] <= len(ids)
     assert "lag" in progress[0]["msg"]
+
+
+def test_four_members_that_finish_at_different_times_all_exit_and_commit_to_the_end(
+    kafka_settings: KafkaSettings,
+    admin: TopicAdmin,
+    topic_factory: Callable[..., str],
+    group_factory: Callable[[], str],
+    sink_factory: Callable[..., Sink],
+) -> None:
+    # Members leaving one by one move the group to new generations; a member still finishing
+    # gets its final commit refused (ILLEGAL_GENERATION). It must still leave cleanly (it hung
+    # at exit, its consumer never closed) and the group must end committed to the end.
+    topic = topic_factory(8)
+    ids = produce_conversations(kafka_settings, topic, 1200)
+    sink = sink_factory("--latency-ms", "200")
+    group = group_factory()
+    cmd = deliver_cmd(kafka_settings, topic, group, sink.url, "--until-drained")
+    procs = [
+        subprocess.Popen([*cmd, "--consumer-id", f"m{i}"], stderr=subprocess.PIPE, text=True)
+        for i in range(4)
+    ]
+    try:
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert {r["call_id"] for r in sink.requests() if r["status"] == 200} == set(ids)
+    assert admin.committed_offsets(topic, group) == admin.end_offsets(topic)
