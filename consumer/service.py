@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from consumer.async_producer import AsyncProducer
 from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
@@ -46,6 +47,21 @@ __all__ = ["DeliveryConfig", "DeliveryService", "RunStats"]
 log = logging.getLogger("voicelens.deliver")
 T = TypeVar("T")
 _BATCH = 500
+#: Attempts at the final commit while the group rebalances (0.5 s of polling between them).
+_FINAL_COMMIT_TRIES = 10
+_GROUP_MOVED_CODES = frozenset(
+    {
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.UNKNOWN_MEMBER_ID,
+    }
+)
+
+
+def _group_moved(exc: BaseException) -> bool:
+    """A commit refused because the group rebalanced under this member (worth a retry)."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and err.code() in _GROUP_MOVED_CODES
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,7 @@ class DeliveryService:
         self._generation = 0
         self._slots = asyncio.Semaphore(config.max_in_flight)
         self._fatal: BaseException | None = None
+        self._stopping = False
         self.stats = RunStats()
         self.assigned_once = asyncio.Event()
         self.broker = BrokerHealth()
@@ -245,23 +262,44 @@ class DeliveryService:
         )
 
     def _final_commit(self, offsets: dict[int, int]) -> None:
-        """Store and commit the final points, then leave the group — the leaving always.
+        """Commit the final points, then leave the group — the leaving always.
 
-        The commit can be refused when the group has moved on (members that finished first
-        left, so our generation is stale: ``ILLEGAL_GENERATION``). The offsets are stored by
-        then, and ``close()`` commits stored offsets as the member leaves, after rejoining the
-        current generation. A consumer that is never closed hangs the interpreter's exit in
-        librdkafka's destroy, so ``close()`` runs whatever the commit did.
+        The group can move on while this member finishes (members that finished first left):
+        the commit is then refused (``ILLEGAL_GENERATION``, ``REBALANCE_IN_PROGRESS``). Such a
+        refusal is retried after serving the rebalance — polling, whose callbacks hand over and
+        commit whatever moves — in the generation the member rejoined; partitions it no longer
+        holds drop out. Given up on, the stored offsets are committed by ``close()`` if it can,
+        and what stays uncommitted is re-delivered. A consumer that is never closed hangs the
+        interpreter's exit in librdkafka's destroy, so ``close()`` runs whatever happened.
         """
         consumer = self._consumer
         assert consumer is not None  # noqa: S101
+
+        def serve_group(seconds: float) -> None:
+            # Waiting means polling: the rejoin happens inside it. Records it returns are not
+            # taken, so nothing is committed for them.
+            consumer.consume(_BATCH, seconds)
+
+        retrying = Retrying(
+            retry=retry_if_exception(_group_moved),
+            stop=stop_after_attempt(_FINAL_COMMIT_TRIES),
+            wait=wait_fixed(0.5),
+            sleep=serve_group,
+            reraise=True,
+        )
         try:
-            held = {tp.partition for tp in consumer.assignment()}
-            tps = [TopicPartition(self.config.topic, p, o) for p, o in offsets.items() if p in held]
-            if tps:
-                consumer.store_offsets(offsets=tps)
-                consumer.commit(offsets=tps, asynchronous=False)
-                metrics.COMMITS.labels("ok").inc()
+            for attempt in retrying:
+                with attempt:
+                    held = {tp.partition for tp in consumer.assignment()}
+                    tps = [
+                        TopicPartition(self.config.topic, p, o)
+                        for p, o in offsets.items()
+                        if p in held
+                    ]
+                    if tps:
+                        consumer.store_offsets(offsets=tps)
+                        consumer.commit(offsets=tps, asynchronous=False)
+                        metrics.COMMITS.labels("ok").inc()
         except KafkaException as exc:
             metrics.COMMITS.labels("error").inc()
             log.warning("final commit refused (%s); leaving the group commits what was stored", exc)
@@ -287,7 +325,13 @@ class DeliveryService:
                 window=self.config.partition_window,
                 end_offset=self.config.end_offsets.get(partition, 0),
             )
-            state.worker = asyncio.create_task(self._worker(state))
+            if self._stopping:
+                # Handed over while this member drains to leave: take no work from it. Nothing
+                # is taken, so nothing is committed for it, and the next owner starts where the
+                # group's offsets are.
+                state.draining = True
+            else:
+                state.worker = asyncio.create_task(self._worker(state))
             self._parts[partition] = state
             metrics.partition_assigned(self.config.topic, partition, self.config.partition_rps)
         metrics.PARTITIONS_ASSIGNED.set(len(self._parts))
@@ -560,19 +604,22 @@ class DeliveryService:
 
     async def _shutdown(self) -> None:
         """Stop fetching, drain within the grace period, commit, leave the group."""
+        self._stopping = True
         for state in self._parts.values():
             state.draining = True
             if state.worker is not None:
                 state.worker.cancel()
         tasks = {t for s in self._parts.values() for t in s.tasks}
         deadline = time.monotonic() + self.config.grace
-        held = list(self._parts)
-        paused_all = False
+        pause = list(self._parts)
         while tasks and time.monotonic() < deadline:
-            if not paused_all and self._consumer is not None:
-                # Keep serving the group (heartbeats, max.poll.interval) without fetching more.
-                await self._on_kafka(lambda: self._cycle({}, held, []))
-                paused_all = True
+            if self._consumer is not None:
+                # Keep serving the group while draining, fetching nothing (all paused): a
+                # member that stops polling cannot take part in a rebalance (another member
+                # leaving, say) and is fenced out, its final commit refused. A rebalance now
+                # runs through the revoke callback, which finishes and commits what moves.
+                await self._on_kafka(functools.partial(self._cycle, {}, pause, []))
+                pause = []
             _done, tasks = await asyncio.wait(tasks, timeout=0.5)
         for task in tasks:
             task.cancel()

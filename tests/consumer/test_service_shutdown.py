@@ -1,8 +1,9 @@
-"""Leaving the group always happens, whatever the final commit does (pure control flow).
+"""The final commit survives a group that moves under it, and leaving always happens
+(pure control flow, on a fake consumer).
 
-The real-broker version of this is a race (a member whose generation went stale while it
-finished: ILLEGAL_GENERATION); tests/consumer/test_delivery.py runs four members that finish at
-different times, and this pins the behaviour down deterministically.
+On the real broker this is a race (a member whose generation went stale while it finished:
+ILLEGAL_GENERATION); tests/consumer/test_delivery.py runs four members that finish at different
+times, and bench measurements are in the commit that added the retry. This pins it down.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from voicelens.settings import KafkaSettings
 
 
 class FakeConsumer:
-    def __init__(self, *, commit_fails: bool = False, close_fails: bool = False) -> None:
-        self.commit_fails = commit_fails
+    def __init__(self, *, refusals: int = 0, close_fails: bool = False) -> None:
+        self.refusals = refusals  # commits refused before one is accepted
         self.close_fails = close_fails
         self.stored: list[TopicPartition] = []
+        self.committed: list[TopicPartition] = []
+        self.polls = 0
         self.closed = False
 
     def assignment(self) -> list[TopicPartition]:
@@ -31,8 +34,14 @@ class FakeConsumer:
         self.stored = offsets
 
     def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
-        if self.commit_fails:
+        if self.refusals:
+            self.refusals -= 1
             raise KafkaException(KafkaError(KafkaError.ILLEGAL_GENERATION))
+        self.committed = offsets
+
+    def consume(self, num_messages: int, timeout: float) -> list[object]:
+        self.polls += 1
+        return []
 
     def close(self) -> None:
         if self.close_fails:
@@ -62,10 +71,19 @@ def service_with(consumer: FakeConsumer) -> DeliveryService:
     return service
 
 
-def test_a_refused_final_commit_still_stores_and_closes() -> None:
-    consumer = FakeConsumer(commit_fails=True)
-    service_with(consumer)._final_commit({0: 5, 1: 7, 9: 1})  # 9: not held, not stored
-    assert [(tp.partition, tp.offset) for tp in consumer.stored] == [(0, 5), (1, 7)]
+def test_a_commit_refused_while_the_group_moves_is_retried_after_polling() -> None:
+    consumer = FakeConsumer(refusals=2)
+    service_with(consumer)._final_commit({0: 5, 1: 7, 9: 1})  # 9: not held, not committed
+    assert [(tp.partition, tp.offset) for tp in consumer.committed] == [(0, 5), (1, 7)]
+    assert consumer.polls == 2  # the rejoin happens inside poll, between the attempts
+    assert consumer.closed
+
+
+def test_a_commit_refused_for_good_still_stores_and_closes() -> None:
+    consumer = FakeConsumer(refusals=1_000)
+    service_with(consumer)._final_commit({0: 5})
+    assert [(tp.partition, tp.offset) for tp in consumer.stored] == [(0, 5)]
+    assert consumer.committed == []
     assert consumer.closed  # close() commits what was stored as the member leaves
 
 
