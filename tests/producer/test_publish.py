@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -86,7 +87,7 @@ def test_publishes_every_record_once_and_a_manifest(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_after", [0, 300, 1100])
+@pytest.mark.parametrize("kill_after", [0, 3000, 11000])
 def test_kill_9_then_rerun_gives_exactly_n(
     kafka_settings: KafkaSettings,
     admin: TopicAdmin,
@@ -94,7 +95,9 @@ def test_kill_9_then_rerun_gives_exactly_n(
     kill_after: int,
 ) -> None:
     """SIGKILL once at least ``kill_after`` records are on the log (0: as soon as it starts)."""
-    n = 2000
+    # Large enough that the kill lands mid-run at ~20,000 records/s (2,000 were over in 0.1 s,
+    # and the kills landed after the end); the rerun must find work left, or it proves nothing.
+    n = 20_000
     topic, datasets = topic_factory(2), topic_factory(1, suffix="-datasets")
     cmd = produce_cmd(
         kafka_settings,
@@ -105,7 +108,7 @@ def test_kill_9_then_rerun_gives_exactly_n(
         "--partitions",
         "2",
         "--transaction-size",
-        "150",
+        "1000",
     )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -119,6 +122,9 @@ def test_kill_9_then_rerun_gives_exactly_n(
     proc.wait()
     rerun = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
+    produced = re.search(r"produced (\d+) records", rerun.stderr)
+    assert produced, rerun.stderr
+    assert int(produced[1]) > 0, "the kill landed after the run had finished"
     counts = committed_indices(kafka_settings, topic)
     assert counts == Counter(range(n)), "gap or duplicate after kill -9 and rerun"
     # The manifest a resumed run publishes covers the whole dataset, exactly as one
