@@ -39,7 +39,7 @@ from schemas.exceptions import DecodeError
 from voicelens import metrics
 from voicelens.health import BrokerHealth
 from voicelens.kafka.configuration import consumer_config
-from voicelens.kafka.exceptions import KafkaClientError, wrap_kafka_error
+from voicelens.kafka.exceptions import KafkaClientError, kafka_error, wrap_kafka_error
 from voicelens.settings import KafkaSettings
 
 __all__ = ["DeliveryConfig", "DeliveryService", "RunStats"]
@@ -60,8 +60,8 @@ _GROUP_MOVED_CODES = frozenset(
 
 def _group_moved(exc: BaseException) -> bool:
     """A commit refused because the group rebalanced under this member (worth a retry)."""
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    return isinstance(err, KafkaError) and err.code() in _GROUP_MOVED_CODES
+    err = kafka_error(exc)
+    return err is not None and err.code() in _GROUP_MOVED_CODES
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,10 @@ class DeliveryService:
     def _cb_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels("assign").inc()
         if partitions:
-            # Start points come from the first record taken, or from the consumer's position
-            # (see _cycle); asking the coordinator here can time out while a killed member is
-            # still in the group.
+            # Start points come from the first record taken, the consumer's position (_cycle)
+            # or, for a partition with nothing to fetch, the group's committed offset asked
+            # from the loop (_resolve_starts): asked here, it can stall the whole rebalance
+            # while a killed member is still in the group.
             self._call_loop(self._assign([tp.partition for tp in partitions]))
 
     def _cb_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -305,7 +306,10 @@ class DeliveryService:
             log.warning("final commit refused (%s); leaving the group commits what was stored", exc)
         finally:
             try:
-                consumer.close()  # leaves the group; its revoke callback finds nothing left to do
+                # Leaves the group. Its revoke callback finds the partitions still held and
+                # commits the same points once more: harmless, and after a refusal it is a
+                # commit in the generation the member rejoined.
+                consumer.close()
             except KafkaException as exc:
                 raise wrap_kafka_error("leaving the consumer group", exc) from exc
 

@@ -13,6 +13,7 @@ __all__ = [
     "KafkaClientError",
     "TopicMismatchError",
     "TopicMissingError",
+    "kafka_error",
     "wrap_kafka_error",
 ]
 
@@ -42,10 +43,16 @@ class TopicMismatchError(KafkaClientError):
     """A topic exists but not as asked (e.g. another partition count)."""
 
 
+def kafka_error(exc: BaseException) -> KafkaError | None:
+    """The librdkafka error a confluent-kafka exception carries, if it carries one."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return err if isinstance(err, KafkaError) else None
+
+
 def wrap_kafka_error(action: str, exc: BaseException) -> KafkaClientError:
     """Turn a confluent-kafka exception into ours, naming what was being done."""
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    if isinstance(err, KafkaError):
+    err = kafka_error(exc)
+    if err is not None:
         code = err.code()
         cls: type[KafkaClientError] = KafkaClientError
         if code in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT):
