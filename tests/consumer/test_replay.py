@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +22,7 @@ from delivery_support import (
 
 from consumer.outcomes import DLQ_HEADER_PREFIX
 from consumer.replay import REPLAYED_FROM_HEADER, Selection, replayed_headers
-from voicelens.kafka import TopicAdmin, read_topic
+from voicelens.kafka import KafkaProducer, TopicAdmin, read_topic
 from voicelens.settings import KafkaSettings
 
 
@@ -143,3 +148,54 @@ def test_replay_puts_chosen_dead_letters_back_once_and_they_deliver_with_the_sam
     assert set(retried) == rejected
     assert all(retried[c] == first_ids[c] for c in rejected)
     assert set(ids) >= rejected
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_replay_killed_mid_run_and_run_again_publishes_each_dead_letter_once(
+    kafka_settings: KafkaSettings,
+    admin: TopicAdmin,
+    topic_factory: Callable[..., str],
+    group_factory: Callable[[], str],
+) -> None:
+    topic = topic_factory(2)
+    dlq = topic_factory(2, suffix=".dlq-big")
+    n = 30_000  # enough that the kill lands mid-run; the rerun must find work left
+    headers = [(DLQ_HEADER_PREFIX + "reason", b"retries exhausted: HTTP 503")]
+    with KafkaProducer(kafka_settings) as producer:
+        for i in range(n):
+            producer.produce(dlq, f"record-{i}".encode(), f"call-{i}".encode(), headers)
+    cmd = [
+        sys.executable,
+        "-m",
+        "voicelens",
+        "replay",
+        "--bootstrap-servers",
+        kafka_settings.bootstrap_servers,
+        "--topic",
+        topic,
+        "--dlq-topic",
+        dlq,
+        "--group",
+        group_factory(),
+        "--transaction-size",
+        "200",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while sum(admin.end_offsets(topic).values()) < 3000:
+        assert proc.poll() is None, "finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    rerun = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    replayed = re.search(r"replayed (\d+) of", rerun.stderr)
+    assert replayed, rerun.stderr
+    assert int(replayed[1]) > 0, "the kill landed after the replay had finished"
+    replayed_records = read_topic(kafka_settings, topic, lambda m: m)
+    # <dlq>/<partition>/<offset> of each replayed record
+    origins = Counter(dict(m.headers())[REPLAYED_FROM_HEADER] for m in replayed_records)
+    assert len(origins) == n  # every dead letter replayed ...
+    assert set(origins.values()) == {1}  # ... exactly once, kill or not
