@@ -20,7 +20,7 @@ from consumer.progress import ProgressReporter
 from consumer.retry_policy import RetryPolicy
 from consumer.service import DeliveryConfig, DeliveryService
 from consumer.signing import WebhookSigner
-from consumer.webhook import WebhookClient, new_session
+from consumer.webhook import HttpClient, WebhookClient, open_transport
 from voicelens import topics
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.redaction import redact_url
@@ -79,6 +79,10 @@ class DeliverCommand(KafkaSettings):
     )
     insecure_skip_tls_verify: bool = Field(
         False, description="do not verify the webhook's TLS certificate"
+    )
+    http_client: HttpClient = Field(
+        "pooled",
+        description="pooled: keep-alive connections parsed by httptools; aiohttp: its client",
     )
 
     @field_validator("webhook_url")
@@ -141,12 +145,16 @@ class DeliverCommand(KafkaSettings):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with AsyncExitStack() as stack:
-            session = await stack.enter_async_context(
-                new_session(self.max_in_flight, verify_tls=not self.insecure_skip_tls_verify)
+            transport = open_transport(
+                url,
+                self.max_in_flight,
+                verify_tls=not self.insecure_skip_tls_verify,
+                kind=self.http_client,
             )
+            stack.push_async_callback(transport.aclose)
             producer = AsyncProducer(self, loop)
             stack.callback(producer.close)
-            client = WebhookClient(session, url, self.timeout, signer)
+            client = WebhookClient(transport, self.timeout, signer)
             service = DeliveryService(self, config, client, producer)
             if self.metrics_port is not None:
                 from voicelens.health import MetricsServer

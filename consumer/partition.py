@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from confluent_kafka import Message
+from prometheus_client import Counter
 
 from consumer.offset_tracker import OffsetTracker
 from consumer.rate_limiter import TokenBucket
@@ -27,6 +28,8 @@ class PartitionState:
     limiter: TokenBucket
     window: int
     end_offset: int
+    #: ``voicelens_delivered_total`` for this partition, labelled once.
+    delivered_metric: Counter
     queue: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     worker: asyncio.Task[None] | None = None

@@ -58,6 +58,12 @@ _GROUP_MOVED_CODES = frozenset(
 )
 
 
+@functools.cache
+def _attempts_counter(result: str, status_class: str) -> Any:
+    """The attempts counter's child for one label pair (looked up once, not per request)."""
+    return metrics.DELIVERY_ATTEMPTS.labels(result, status_class)
+
+
 def _group_moved(exc: BaseException) -> bool:
     """A commit refused because the group rebalanced under this member (worth a retry)."""
     err = kafka_error(exc)
@@ -328,6 +334,7 @@ class DeliveryService:
                 ),
                 window=self.config.partition_window,
                 end_offset=self.config.end_offsets.get(partition, 0),
+                delivered_metric=metrics.DELIVERED.labels(self.config.topic, str(partition)),
             )
             if self._stopping:
                 # Handed over while this member drains to leave: take no work from it. Nothing
@@ -434,7 +441,7 @@ class DeliveryService:
         metrics.DELIVERY_LATENCY.observe((outcome.finished_ms - first) / 1000)
         if outcome.delivered:
             self.stats.delivered += 1
-            metrics.DELIVERED.labels(cfg.topic, str(partition)).inc()
+            state.delivered_metric.inc()
         else:
             self.stats.dead_lettered += 1
         current = self._parts.get(partition)
@@ -509,9 +516,7 @@ class DeliveryService:
     def _attempt_metrics(
         result: str, status: int | None, sent: float, *, timeout: bool = False
     ) -> None:
-        metrics.DELIVERY_ATTEMPTS.labels(
-            result, metrics.status_class(status, timeout=timeout)
-        ).inc()
+        _attempts_counter(result, metrics.status_class(status, timeout=timeout)).inc()
         metrics.WEBHOOK_REQUEST_DURATION.observe(time.monotonic() - sent)
 
     def _accept(self, msg: Message) -> None:

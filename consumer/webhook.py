@@ -1,79 +1,65 @@
-"""One webhook POST over a caller-provided aiohttp session (the HTTP seam).
+"""One webhook POST, classified: the delivery side of the HTTP seam.
 
-The delivery code never creates its own HTTP client: tests and benchmarks hand in a session
-aimed at a real local receiver; production hands in one with pooled keep-alive connections and
-TLS verification on.
+The client never opens connections itself: it is handed a
+:class:`~consumer.transport.WebhookTransport`, so tests and benchmarks aim it at a real local
+receiver, and production at pooled keep-alive connections with TLS verification on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
-
-import aiohttp
+from typing import Literal, get_args
 
 from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
 from consumer.retry_policy import is_retriable_status, parse_retry_after
 from consumer.signing import WebhookSigner
+from consumer.transport import AiohttpTransport, PooledTransport, WebhookTransport
 from voicelens import __version__
 
-__all__ = ["USER_AGENT", "WebhookClient", "new_session"]
+__all__ = ["USER_AGENT", "HttpClient", "WebhookClient", "open_transport"]
 
 USER_AGENT = f"voicelens-stream/{__version__} (+webhook delivery)"
+#: ``pooled``: keep-alive connections parsed by httptools (fast); ``aiohttp``: its client.
+HttpClient = Literal["pooled", "aiohttp"]
 
 
-def new_session(max_connections: int, *, verify_tls: bool = True) -> aiohttp.ClientSession:
-    """A session with a pooled keep-alive connector sized for ``max_connections``."""
-    connector = aiohttp.TCPConnector(
-        limit=max_connections, limit_per_host=max_connections, ssl=verify_tls
-    )
-    return aiohttp.ClientSession(
-        connector=connector, headers={"User-Agent": USER_AGENT}, raise_for_status=False
-    )
+def open_transport(
+    url: str, max_connections: int, *, verify_tls: bool = True, kind: HttpClient = "pooled"
+) -> WebhookTransport:
+    """The transport named ``kind`` to ``url``, pooling up to ``max_connections``."""
+    if kind == "aiohttp":
+        return AiohttpTransport.open(
+            url, max_connections=max_connections, user_agent=USER_AGENT, verify_tls=verify_tls
+        )
+    if kind == "pooled":
+        return PooledTransport(
+            url, max_connections=max_connections, user_agent=USER_AGENT, verify_tls=verify_tls
+        )
+    msg = f"unknown HTTP client {kind!r} (one of {', '.join(get_args(HttpClient))})"
+    raise ValueError(msg)
 
 
 @dataclass(frozen=True)
 class WebhookClient:
-    """POSTs VCP JSON bodies to one URL; raises a classified DeliveryError on failure."""
+    """POSTs VCP JSON bodies; raises a classified DeliveryError on failure."""
 
-    session: aiohttp.ClientSession
-    url: str
+    transport: WebhookTransport
     timeout: float
     signer: WebhookSigner | None = None
 
     async def post(self, body: bytes, webhook_id: str) -> int:
         """Send once; returns the 2xx status or raises Retriable/PermanentDeliveryError."""
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": webhook_id,
-            "Idempotency-Key": webhook_id,
-        }
+        headers = [("webhook-id", webhook_id), ("Idempotency-Key", webhook_id)]
         if self.signer is not None:
             stamp = int(time.time())
-            headers["webhook-timestamp"] = str(stamp)
-            headers["webhook-signature"] = self.signer.sign(webhook_id, stamp, body)
-        try:
-            async with self.session.post(
-                self.url,
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            ) as resp:
-                status = resp.status
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                await resp.read()
-        except TimeoutError as exc:
-            msg = f"timed out after {self.timeout:g} s"
-            raise RetriableDeliveryError(msg) from exc
-        except aiohttp.ClientError as exc:
-            # The exception text can contain the URL: name only its kind.
-            msg = f"connection error: {type(exc).__name__}"
-            raise RetriableDeliveryError(msg) from exc
-        except asyncio.CancelledError:
-            raise
+            headers.append(("webhook-timestamp", str(stamp)))
+            headers.append(("webhook-signature", self.signer.sign(webhook_id, stamp, body)))
+        answer = await self.transport.post(headers, body, self.timeout)
+        status = answer.status
         if 200 <= status < 300:
             return status
         if is_retriable_status(status):
+            retry_after = parse_retry_after(answer.retry_after)
             raise RetriableDeliveryError(f"HTTP {status}", status=status, retry_after=retry_after)
         raise PermanentDeliveryError(f"HTTP {status}", status=status)
