@@ -47,6 +47,13 @@ __all__ = ["DeliveryConfig", "DeliveryService", "RunStats"]
 log = logging.getLogger("voicelens.deliver")
 T = TypeVar("T")
 _BATCH = 500
+#: How long a cycle waits for records: long when idle, short while records are in process, so
+#: that paused partitions are resumed (and commits made) as soon as their backlog drains.
+_IDLE_WAIT = 0.2
+#: Records fetched and not finished that a process may hold over all its partitions (~1 KB
+#: each) before partitions are paused; pausing is for excess only (see the loop).
+_BUFFER_BUDGET = 16_000
+_BUSY_WAIT = 0.005
 #: Attempts at the final commit while the group rebalances (0.5 s of polling between them).
 _FINAL_COMMIT_TRIES = 10
 _GROUP_MOVED_CODES = frozenset(
@@ -105,6 +112,21 @@ class RunStats:
         return self.delivered + self.dead_lettered
 
 
+class _RequestSlot:
+    """One of the process's ``--max-in-flight`` webhook request slots, released once."""
+
+    __slots__ = ("_gate", "_held")
+
+    def __init__(self, gate: asyncio.Semaphore) -> None:
+        self._gate = gate
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._gate.release()
+
+
 class DeliveryService:
     """One consumer-group member delivering one topic to one webhook."""
 
@@ -139,7 +161,10 @@ class DeliveryService:
         return await self._loop.run_in_executor(self._kafka, fn)
 
     def _open(self) -> None:
-        conf = consumer_config(self._settings, self.config.group)
+        # A partition resumed after a pause is fetched again only in the next fetch round; the
+        # broker holds a round open up to fetch.wait.max.ms (500 ms by default) when the other
+        # partitions have nothing new, which stalled delivery at every resume.
+        conf = consumer_config(self._settings, self.config.group, **{"fetch.wait.max.ms": 100})
         conf["client.id"] = self.config.consumer_id
         conf.update(self.broker.client_config())  # ours win: readiness relies on the interval
         consumer = Consumer(conf)
@@ -187,7 +212,11 @@ class DeliveryService:
         self._call_loop(self._revoke([tp.partition for tp in partitions], lost=True), 30)
 
     def _cycle(
-        self, store: dict[int, tuple[int, int]], pause: list[int], resume: list[int]
+        self,
+        store: dict[int, tuple[int, int]],
+        pause: list[int],
+        resume: list[int],
+        wait: float = _IDLE_WAIT,
     ) -> tuple[list[Message], dict[int, int]]:
         consumer = self._consumer
         assert consumer is not None  # noqa: S101
@@ -208,7 +237,7 @@ class DeliveryService:
             consumer.pause([TopicPartition(topic, p) for p in pause if p in held])
         if resume:
             consumer.resume([TopicPartition(topic, p) for p in resume if p in held])
-        msgs = consumer.consume(_BATCH, 0.2)
+        msgs = consumer.consume(_BATCH, wait)
         # Positions move past transaction markers and aborted records, which are never
         # delivered to us; the loop uses them to commit over such gaps.
         positions = {
@@ -384,13 +413,16 @@ class DeliveryService:
             waited = await state.limiter.acquire()
             if waited:
                 wait_metric.inc(waited)
-            task = asyncio.create_task(self._process(state, msg))
+            slot = _RequestSlot(self._slots)
+            task = asyncio.create_task(self._process(state, msg, slot))
             state.tasks.add(task)
 
-            def done(t: asyncio.Task[None], state: PartitionState = state) -> None:
+            def done(
+                t: asyncio.Task[None], state: PartitionState = state, slot: _RequestSlot = slot
+            ) -> None:
                 state.tasks.discard(t)
                 window.release()
-                self._slots.release()
+                slot.release()
                 metrics.IN_FLIGHT.dec()
                 if not t.cancelled() and t.exception() is not None and self._fatal is None:
                     self._fatal = t.exception()
@@ -398,7 +430,7 @@ class DeliveryService:
             metrics.IN_FLIGHT.inc()
             task.add_done_callback(done)
 
-    async def _process(self, state: PartitionState, msg: Message) -> None:
+    async def _process(self, state: PartitionState, msg: Message, slot: _RequestSlot) -> None:
         cfg = self.config
         partition, offset = state.partition, msg.offset() or 0
         first = now_ms = int(time.time() * 1000)
@@ -415,6 +447,9 @@ class DeliveryService:
             outcome = Outcome(False, None, 0, f"undecodable: {exc}", now_ms, now_ms, now_ms)
         else:
             outcome = await self._deliver(state, body, webhook_id)
+        # The webhook is done with this record: its request slot goes to the next one while
+        # the outcome is written. The partition's window stays held until it is finished.
+        slot.release()
         if not outcome.delivered:
             await self._producer.send(
                 cfg.dlq_topic,
@@ -532,6 +567,11 @@ class DeliveryService:
         state.queue.put_nowait(msg)
 
     # ------------------------------------------------------------------ main loop
+    def _pause_threshold(self) -> int:
+        """Backlog at which a partition is paused: its share of the process's buffer budget."""
+        share = _BUFFER_BUDGET // max(1, len(self._parts))
+        return max(4 * self.config.partition_window, 2 * _BATCH, share)
+
     def in_flight(self) -> int:
         """Records taken and not finished, over all partitions."""
         return sum(s.backlog for s in self._parts.values())
@@ -558,18 +598,25 @@ class DeliveryService:
                 store: dict[int, tuple[int, int]] = {}
                 pause: list[int] = []
                 resume: list[int] = []
+                pause_at = self._pause_threshold()
                 for p, state in self._parts.items():
                     point = state.tracker.commit_point
                     if point is not None and stored.get(p) != (state.generation, point):
                         store[p] = (state.generation, point)
-                    if state.backlog >= state.window * 2 and p not in paused:
+                    # Pausing drops what librdkafka prefetched for the partition, and a resumed
+                    # partition waits for the next fetch round: so pause only for real excess,
+                    # and resume while half of it is still there to work on meanwhile.
+                    if state.backlog >= pause_at and p not in paused:
                         pause.append(p)
-                    elif state.backlog <= state.window and p in paused:
+                    elif state.backlog <= pause_at // 2 and p in paused:
                         resume.append(p)
                 paused = (paused | set(pause)) - set(resume)
                 paused &= set(self._parts)
+                busy = any(s.backlog for s in self._parts.values())
                 msgs, positions = await self._on_kafka(
-                    functools.partial(self._cycle, store, pause, resume)
+                    functools.partial(
+                        self._cycle, store, pause, resume, _BUSY_WAIT if busy else _IDLE_WAIT
+                    )
                 )
                 stored.update(store)
                 for msg in msgs:

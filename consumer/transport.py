@@ -41,9 +41,11 @@ class HttpAnswer:
 
 
 class WebhookTransport(Protocol):
-    """POSTs bodies to one webhook URL."""
+    """POSTs bodies to one webhook URL, each attempt bounded by ``timeout`` seconds."""
 
-    async def post(self, headers: Headers, body: bytes, timeout: float) -> HttpAnswer:
+    timeout: float
+
+    async def post(self, headers: Headers, body: bytes) -> HttpAnswer:
         """Send once and return the answer; RetriableDeliveryError on timeout or I/O error."""
         ...
 
@@ -144,8 +146,15 @@ class PooledTransport:
     """Keep-alive HTTP/1.1 to one URL, at most ``max_connections`` connections."""
 
     def __init__(
-        self, url: str, *, max_connections: int, user_agent: str, verify_tls: bool = True
+        self,
+        url: str,
+        *,
+        max_connections: int,
+        timeout: float,
+        user_agent: str,
+        verify_tls: bool = True,
     ) -> None:
+        self.timeout = timeout
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             msg = "needs an http(s) URL with a host"
@@ -192,8 +201,9 @@ class PooledTransport:
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
         return self._head + "".join(lines).encode("latin-1") + body
 
-    async def post(self, headers: Headers, body: bytes, timeout: float) -> HttpAnswer:
+    async def post(self, headers: Headers, body: bytes) -> HttpAnswer:
         """POST once over a pooled connection (a new one when none is idle)."""
+        timeout = self.timeout
         request = self._request(headers, body)
         loop = asyncio.get_running_loop()
         async with self._gate:
@@ -234,13 +244,21 @@ class PooledTransport:
 class AiohttpTransport:
     """The same contract over an aiohttp session (its pool, TLS and proxy handling)."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, url: str, *, timeout: float) -> None:
         self._session = session
         self._url = url
+        self.timeout = timeout
+        self._client_timeout = aiohttp.ClientTimeout(total=timeout)
 
     @classmethod
     def open(
-        cls, url: str, *, max_connections: int, user_agent: str, verify_tls: bool = True
+        cls,
+        url: str,
+        *,
+        max_connections: int,
+        timeout: float,
+        user_agent: str,
+        verify_tls: bool = True,
     ) -> AiohttpTransport:
         """A transport over a new session with a pooled keep-alive connector."""
         connector = aiohttp.TCPConnector(
@@ -249,21 +267,21 @@ class AiohttpTransport:
         session = aiohttp.ClientSession(
             connector=connector, headers={"User-Agent": user_agent}, raise_for_status=False
         )
-        return cls(session, url)
+        return cls(session, url, timeout=timeout)
 
-    async def post(self, headers: Headers, body: bytes, timeout: float) -> HttpAnswer:
+    async def post(self, headers: Headers, body: bytes) -> HttpAnswer:
         """POST once through the session."""
         try:
             async with self._session.post(
                 self._url,
                 data=body,
                 headers={"Content-Type": "application/json", **dict(headers)},
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=self._client_timeout,
             ) as resp:
                 await resp.read()
                 return HttpAnswer(resp.status, resp.headers.get("Retry-After"))
         except TimeoutError as exc:
-            raise _timed_out(timeout, exc) from exc
+            raise _timed_out(self.timeout, exc) from exc
         except aiohttp.ClientError as exc:
             raise _connection_error(exc) from exc
         except ValueError as exc:  # a header value aiohttp refuses (CR/LF)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, assert_never
 
 from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
 from consumer.retry_policy import is_retriable_status, parse_retry_after
@@ -25,19 +25,31 @@ HttpClient = Literal["pooled", "aiohttp"]
 
 
 def open_transport(
-    url: str, max_connections: int, *, verify_tls: bool = True, kind: HttpClient = "pooled"
+    url: str,
+    max_connections: int,
+    timeout: float,
+    *,
+    verify_tls: bool = True,
+    kind: HttpClient = "pooled",
 ) -> WebhookTransport:
     """The transport named ``kind`` to ``url``, pooling up to ``max_connections``."""
     if kind == "aiohttp":
         return AiohttpTransport.open(
-            url, max_connections=max_connections, user_agent=USER_AGENT, verify_tls=verify_tls
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            user_agent=USER_AGENT,
+            verify_tls=verify_tls,
         )
     if kind == "pooled":
         return PooledTransport(
-            url, max_connections=max_connections, user_agent=USER_AGENT, verify_tls=verify_tls
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            user_agent=USER_AGENT,
+            verify_tls=verify_tls,
         )
-    msg = f"unknown HTTP client {kind!r} (one of {', '.join(get_args(HttpClient))})"
-    raise ValueError(msg)
+    assert_never(kind)
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,6 @@ class WebhookClient:
     """POSTs VCP JSON bodies; raises a classified DeliveryError on failure."""
 
     transport: WebhookTransport
-    timeout: float
     signer: WebhookSigner | None = None
 
     async def post(self, body: bytes, webhook_id: str) -> int:
@@ -55,7 +66,7 @@ class WebhookClient:
             stamp = int(time.time())
             headers.append(("webhook-timestamp", str(stamp)))
             headers.append(("webhook-signature", self.signer.sign(webhook_id, stamp, body)))
-        answer = await self.transport.post(headers, body, self.timeout)
+        answer = await self.transport.post(headers, body)
         status = answer.status
         if 200 <= status < 300:
             return status
