@@ -17,7 +17,9 @@ Scaling: with a receiver that takes 200 ms per request (``--latency-ms 200``), t
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import resource
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,6 +31,7 @@ from benchlib import (
     PY,
     ROOT,
     Cleanup,
+    broker_cpu_seconds,
     console,
     get_json,
     machine_state,
@@ -55,9 +58,12 @@ def _wrk(url: str, body: Path, seconds: int) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         return {"error": "wrk is not installed (Debian: apt-get install -y wrk)"}
     args = ["wrk", "-t1", "-c64", f"-d{seconds}s", "-s", LUA, url]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped here
     out = subprocess.run(
         args, capture_output=True, text=True, check=True, env={"WRK_BODY": str(body)}
     ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     match = re.search(r"WRK_RESULT requests=(\d+) non2xx=(\d+) seconds=([\d.]+)", out)
     if match is None:
         msg = f"unexpected wrk output: {out}"
@@ -69,7 +75,12 @@ def _wrk(url: str, body: Path, seconds: int) -> dict[str, Any]:
         "non_2xx": non2xx,
         "seconds": secs,
         "per_second": requests / secs,
+        "cpu_us_per_request": {"sender": wrk_cpu / requests * 1e6},
     }
+
+
+def _cpu_us(seconds: float, requests: int) -> float:
+    return seconds / max(requests, 1) * 1e6
 
 
 def _sender(files: Path, url: str) -> dict[str, Any]:
@@ -78,6 +89,7 @@ def _sender(files: Path, url: str) -> dict[str, Any]:
     doc: dict[str, Any] = orjson.loads(measured.stdout.strip().splitlines()[-1])
     doc["wall_seconds"] = round(measured.seconds, 2)
     doc["per_second_wall"] = doc["ok"] / measured.seconds
+    doc["cpu_us_per_request"] = {"sender": _cpu_us(measured.cpu_seconds, doc["ok"])}
     return doc
 
 
@@ -86,11 +98,22 @@ def _ours(
 ) -> dict[str, Any]:
     timeout = 90 + count / 200  # far beyond any healthy run: a hung member is recorded, not waited
     with run_sink(cleanup, *sink) as base:
+        sink_cpu, broker_cpu = get_json(f"{base}/stats")["cpu_seconds"], broker_cpu_seconds()
         result = deliver_group(
             cleanup, topic, base + HOOK, processes=processes, max_in_flight=mif, timeout=timeout
         )
         stats = get_json(f"{base}/stats")
+        broker_cpu = broker_cpu_seconds() - broker_cpu
+        # The same command again on the finished group posts nothing: its CPU is what start-up,
+        # joining and leaving cost, which is not per-record work.
+        idle = deliver_group(cleanup, topic, base + HOOK, processes=processes, group=result.group)
     doc = result.as_dict() | steady_rate(stats)
+    doc["startup_cpu_seconds"] = round(idle.cpu_seconds, 3)
+    doc["cpu_us_per_request"] = {
+        "sender": _cpu_us(result.cpu_seconds - idle.cpu_seconds, stats["accepted"]),
+        "sink": _cpu_us(stats["cpu_seconds"] - sink_cpu, stats["accepted"]),
+        "broker": _cpu_us(broker_cpu, stats["accepted"]),
+    }
     # The sink's count, not the members' summaries: a member killed as hung prints none.
     doc["per_second_wall"] = doc["accepted"] / result.wall_seconds
     doc["overhead_seconds"] = round(doc["wall_seconds"] - doc["active_seconds"], 2)
@@ -131,11 +154,22 @@ def run(quick: bool) -> dict[str, Any]:
         body = cleanup.tempdir("body") / "body.json"
         first = next(p for p in sorted(files.glob("hvac_*.json")))
         body.write_bytes(orjson.dumps(orjson.loads(first.read_bytes())))
+        # The sink's CPU is counted from just before each run (its start-up is not the run's).
         with run_sink(cleanup) as base:
+            sink_cpu = get_json(f"{base}/stats")["cpu_seconds"]
             ceiling = _wrk(base + HOOK, body, wrk_seconds)
+            if "requests" in ceiling:
+                ceiling["cpu_us_per_request"]["sink"] = _cpu_us(
+                    get_json(f"{base}/stats")["cpu_seconds"] - sink_cpu, ceiling["requests"]
+                )
         with run_sink(cleanup) as base:
+            sink_cpu = get_json(f"{base}/stats")["cpu_seconds"]
             sender = _sender(files, base + HOOK)
-            sender["sink"] = steady_rate(get_json(f"{base}/stats"))
+            stats = get_json(f"{base}/stats")
+            sender["sink"] = steady_rate(stats)
+            sender["cpu_us_per_request"]["sink"] = _cpu_us(
+                stats["cpu_seconds"] - sink_cpu, sender["ok"]
+            )
         ours = {f"{p}p": _ours(cleanup, topic, count, p, 64) for p in (1, 2)}
         scaling = _scaling(cleanup, quick)
     for label, doc in [
@@ -177,6 +211,13 @@ def run(quick: bool) -> dict[str, Any]:
              "yes" if ratios["vs_ceiling_steady"] >= 0.5 else "NO"],
         ],
     )  # fmt: skip
+    budget = _cpu_budget(ceiling, sender, best)
+    print_table(
+        "Where the 2 cores go: CPU µs per request (user + system, all threads)",
+        ["run", "sender / deliver", "sink", "broker", "total", "2 cores allow /s"],
+        budget["rows"],
+    )
+    console.print(budget["verdict"])
     print_table(
         f"Scaling with a {LATENCY_MS} ms receiver",
         ["processes", "max-in-flight", "ideal /s", "steady /s", "wall /s", "records"],
@@ -194,6 +235,7 @@ def run(quick: bool) -> dict[str, Any]:
         "ratios": ratios,
         "best": f"{best['processes']} process(es)",
         "scaling_200ms": scaling,
+        "cpu_budget": budget,
         "goals": {
             "vs_baseline_target": 3.0,
             "vs_baseline_met": ratios["vs_baseline_steady"] >= 3,
@@ -203,6 +245,45 @@ def run(quick: bool) -> dict[str, Any]:
     }
     write_result("delivery", quick, data)
     return data
+
+
+def _cpu_budget(
+    ceiling: dict[str, Any], sender: dict[str, Any], best: dict[str, Any]
+) -> dict[str, Any]:
+    """CPU per request of each party in each run, and what 3x the baseline would need.
+
+    Everything shares the machine's cores, so the rate a run can reach is at most
+    cores / (total CPU per request). The verdict turns the 3x goal into a CPU budget per record
+    for ``voicelens deliver``, next to what it measured.
+    """
+    cores = os.cpu_count() or 1
+    rows: list[list[str]] = []
+    for label, doc in [
+        ("(a) wrk", ceiling),
+        ("(b) baseline sender", sender),
+        (f"voicelens deliver, {best['processes']} process(es)", best),
+    ]:
+        cpu = doc.get("cpu_us_per_request", {})
+        total = sum(cpu.values())
+        rows.append([label] + [f"{cpu[k]:.0f}" if k in cpu else "" for k in
+                               ("sender", "sink", "broker")]
+                    + [f"{total:.0f}", f"{cores * 1e6 / total:,.0f}" if total else ""])  # fmt: skip
+    ours = best.get("cpu_us_per_request", {})
+    target = 3 * sender["per_second"]
+    allowed = cores * 1e6 / target - ours.get("sink", 0) - ours.get("broker", 0)
+    others = target * (ours.get("sink", 0) + ours.get("broker", 0)) / 1e6
+    verdict = (
+        f"3x the baseline is {target:,.0f}/s: at that rate the sink and the broker alone take "
+        f"{others:.2f} of {cores} cores, "
+        + (
+            f"leaving {allowed:.0f} µs of CPU per record for voicelens deliver; it uses "
+            if allowed > 0
+            else "more than the machine has, whatever deliver costs; deliver uses "
+        )
+        + f"{ours.get('sender', 0):.0f} µs (start-up excluded)."
+    )
+    return {"rows": rows, "verdict": verdict, "target_per_second": target,
+            "deliver_us_allowed": allowed, "deliver_us_measured": ours.get("sender")}  # fmt: skip
 
 
 def main() -> None:

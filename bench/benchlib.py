@@ -38,6 +38,7 @@ __all__ = [
     "ROOT",
     "Cleanup",
     "Measured",
+    "broker_cpu_seconds",
     "console",
     "free_port",
     "get_json",
@@ -104,6 +105,7 @@ class Measured:
     max_rss_mb: float
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0
 
     def check(self, what: str) -> Measured:
         """Raise with the tail of stderr unless the process succeeded."""
@@ -147,7 +149,25 @@ def run_measured(
             usage.ru_maxrss / 1024,  # KiB on Linux
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
+            usage.ru_utime + usage.ru_stime,
         )
+
+
+def broker_cpu_seconds() -> float:
+    """CPU seconds used so far by the local Kafka broker(s) (Linux /proc; 0 when none found)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if b"kafka.Kafka" not in (proc / "cmdline").read_bytes():
+                continue
+            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 @dataclass

@@ -46,6 +46,8 @@ class DeliverRun:
     service_seconds: list[float]
     max_rss_mb: list[float]
     errors: list[str]
+    cpu_seconds: float = 0.0  # user + system over every member, all threads
+    group: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with the rate over the processes' whole life."""
@@ -58,19 +60,22 @@ class DeliverRun:
             "per_second_wall": self.delivered / self.wall_seconds,
             "service_seconds": self.service_seconds,
             "max_rss_mb": self.max_rss_mb,
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "errors": self.errors,
         }
 
 
 def _reap(
     procs: list[subprocess.Popen[bytes]], deadline: float, straggler_grace: float
-) -> list[float | None]:
-    """Wait for every member; each one's peak RSS in MB, or None for one killed as hung.
+) -> tuple[list[float | None], float]:
+    """Wait for every member: each one's peak RSS in MB (None for one killed as hung), and
+    the CPU seconds of all of them.
 
     Members of one group drain together, so once one has exited the others get
     ``straggler_grace`` seconds more: a member still running after that is hung, not busy.
     """
     rss: dict[int, float | None] = {}
+    cpu = 0.0
     while len(rss) < len(procs):
         for i, proc in enumerate(procs):
             if i in rss:
@@ -80,6 +85,7 @@ def _reap(
             if pid:
                 proc.returncode = os.waitstatus_to_exitcode(status)
                 rss[i] = round(usage.ru_maxrss / 1024, 1)
+                cpu += usage.ru_utime + usage.ru_stime
                 deadline = min(deadline, time.monotonic() + straggler_grace)
         if time.monotonic() > deadline:
             for i, proc in enumerate(procs):
@@ -88,7 +94,7 @@ def _reap(
                     proc.wait()
                     rss[i] = None
         time.sleep(0.05)
-    return [rss[i] for i in range(len(procs))]
+    return [rss[i] for i in range(len(procs))], cpu
 
 
 def deliver_group(
@@ -101,14 +107,16 @@ def deliver_group(
     max_rps: float | None = None,
     timeout: float = 300.0,
     straggler_grace: float = 30.0,
+    group: str | None = None,
 ) -> DeliverRun:
     """Run ``processes`` x ``voicelens deliver --until-drained`` in a new group, to the end.
 
     A member that fails or does not exit within ``timeout`` is recorded in ``errors`` (and
     killed) rather than raised, so one bad run does not lose the others' figures.
     """
-    group = unique("group")
-    cleanup.groups.append(group)
+    if group is None:
+        group = unique("group")
+        cleanup.groups.append(group)
     args = voicelens(
         "deliver", "--topic", topic, "--group", group, "--webhook-url", url,
         "--deliveries-topic", f"{topic}.deliveries", "--until-drained",
@@ -121,7 +129,7 @@ def deliver_group(
     for i, log in enumerate(logs):
         with log.open("wb") as fh:
             procs.append(cleanup.start([*args, "--consumer-id", f"bench-{i}"], stderr=fh))
-    rss = _reap(procs, started + timeout, straggler_grace)
+    rss, cpu = _reap(procs, started + timeout, straggler_grace)
     wall = time.monotonic() - started
     delivered = dead = 0
     service: list[float] = []
@@ -150,6 +158,8 @@ def deliver_group(
         service,
         [r for r in rss if r is not None],
         errors,
+        cpu,
+        group,
     )
 
 
