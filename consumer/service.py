@@ -18,7 +18,7 @@ import concurrent.futures
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from consumer.async_producer import AsyncProducer
-from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
+from consumer.attempts import DeliveryAttempts
 from consumer.offset_tracker import OffsetTracker
 from consumer.outcomes import Outcome, dead_letter_headers, delivery_event
 from consumer.partition import PartitionState
@@ -63,12 +63,6 @@ _GROUP_MOVED_CODES = frozenset(
         KafkaError.UNKNOWN_MEMBER_ID,
     }
 )
-
-
-@functools.cache
-def _attempts_counter(result: str, status_class: str) -> Any:
-    """The attempts counter's child for one label pair (looked up once, not per request)."""
-    return metrics.DELIVERY_ATTEMPTS.labels(result, status_class)
 
 
 def _group_moved(exc: BaseException) -> bool:
@@ -139,7 +133,7 @@ class DeliveryService:
     ) -> None:
         self._settings = settings
         self.config = config
-        self._client = client
+        self._attempts = DeliveryAttempts(client, config.retry)
         self._producer = producer
         self._codec = ConversationCodec()
         self._events = DeliveryEventCodec()
@@ -446,7 +440,7 @@ class DeliveryService:
         except (DecodeError, KeyError, TypeError) as exc:
             outcome = Outcome(False, None, 0, f"undecodable: {exc}", now_ms, now_ms, now_ms)
         else:
-            outcome = await self._deliver(state, body, webhook_id)
+            outcome = await self._attempts.deliver(body, webhook_id, state.limiter)
         # The webhook is done with this record: its request slot goes to the next one while
         # the outcome is written. The partition's window stays held until it is finished.
         slot.release()
@@ -482,77 +476,6 @@ class DeliveryService:
         current = self._parts.get(partition)
         if current is state and current.generation == state.generation:
             state.tracker.finish(offset)
-
-    async def _deliver(self, state: PartitionState, body: bytes, webhook_id: str) -> Outcome:
-        start = time.monotonic()
-        first_ms = int(time.time() * 1000)
-        attempts = 0
-
-        async def attempt() -> int:
-            nonlocal attempts
-            attempts += 1
-            sent = time.monotonic()
-            try:
-                status = await self._client.post(body, webhook_id)
-            except RetriableDeliveryError as exc:
-                timeout = "timed out" in exc.reason
-                self._attempt_metrics("retriable", exc.status, sent, timeout=timeout)
-                raise
-            except PermanentDeliveryError as exc:
-                self._attempt_metrics("permanent", exc.status, sent)
-                raise
-            self._attempt_metrics("success", status, sent)
-            return status
-
-        try:
-            try:
-                status = await attempt()
-            except RetriableDeliveryError as first:
-                status = await self._retry(state, attempt, first, time.monotonic() - start)
-        except PermanentDeliveryError as exc:
-            now = int(time.time() * 1000)
-            reason = f"rejected: {exc.reason}"
-            return Outcome(False, exc.status, attempts, reason, first_ms, now, now)
-        except RetriableDeliveryError as exc:
-            now = int(time.time() * 1000)
-            reason = f"retries exhausted: {exc.reason}"
-            return Outcome(False, exc.status, attempts, reason, first_ms, now, now)
-        now = int(time.time() * 1000)
-        return Outcome(True, status, attempts, None, first_ms, now, now)
-
-    async def _retry(
-        self,
-        state: PartitionState,
-        attempt: Callable[[], Awaitable[int]],
-        first: RetriableDeliveryError,
-        elapsed: float,
-    ) -> int:
-        """Attempts after a retriable first failure, under the retry policy (tenacity).
-
-        The first attempt runs outside tenacity so that the common case, success at once, pays
-        nothing for a retry controller; the controller is handed that failure as its attempt 1,
-        so attempt counts, the wait (``Retry-After`` included) and the time budget all count it.
-        """
-        pending: RetriableDeliveryError | None = first
-        retrying = self.config.retry.retrying(
-            already_elapsed=elapsed, before_sleep=lambda _state: metrics.RETRIES.inc()
-        )
-        async for try_ in retrying:
-            with try_:
-                if pending is not None:
-                    failed, pending = pending, None
-                    raise failed
-                await state.limiter.acquire()  # a retry spends the partition's budget too
-                return await attempt()
-        msg = "tenacity ended without a result or an error"  # reraise=True: cannot happen
-        raise AssertionError(msg)
-
-    @staticmethod
-    def _attempt_metrics(
-        result: str, status: int | None, sent: float, *, timeout: bool = False
-    ) -> None:
-        _attempts_counter(result, metrics.status_class(status, timeout=timeout)).inc()
-        metrics.WEBHOOK_REQUEST_DURATION.observe(time.monotonic() - sent)
 
     def _accept(self, msg: Message) -> None:
         err = msg.error()

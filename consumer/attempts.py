@@ -1,0 +1,109 @@
+"""One record's attempts at the webhook: the first POST, then retries under the policy.
+
+A record ends here delivered (2xx), rejected for good (other 4xx: straight to the DLQ), or with
+its retries exhausted (by attempts or by time: then the DLQ). Every attempt is counted in the
+metrics by result and status class; retries spend the partition's rate-limit budget too.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
+from consumer.outcomes import Outcome
+from consumer.rate_limiter import TokenBucket
+from consumer.retry_policy import RetryPolicy
+from consumer.webhook import WebhookClient
+from voicelens import metrics
+
+__all__ = ["DeliveryAttempts"]
+
+
+@functools.cache
+def _attempts_counter(result: str, status_class: str) -> Any:
+    """The attempts counter's child for one label pair (looked up once, not per request)."""
+    return metrics.DELIVERY_ATTEMPTS.labels(result, status_class)
+
+
+def _attempt_metrics(
+    result: str, status: int | None, sent: float, *, timeout: bool = False
+) -> None:
+    _attempts_counter(result, metrics.status_class(status, timeout=timeout)).inc()
+    metrics.WEBHOOK_REQUEST_DURATION.observe(time.monotonic() - sent)
+
+
+class DeliveryAttempts:
+    """Posts bodies through one client under one retry policy."""
+
+    def __init__(self, client: WebhookClient, policy: RetryPolicy) -> None:
+        self._client = client
+        self._policy = policy
+
+    async def deliver(self, body: bytes, webhook_id: str, limiter: TokenBucket) -> Outcome:
+        """Attempt until delivered, rejected or out of retries; how it ended, never raises
+        a DeliveryError."""
+        start = time.monotonic()
+        first_ms = int(time.time() * 1000)
+        attempts = 0
+
+        async def attempt() -> int:
+            nonlocal attempts
+            attempts += 1
+            sent = time.monotonic()
+            try:
+                status = await self._client.post(body, webhook_id)
+            except RetriableDeliveryError as exc:
+                timeout = "timed out" in exc.reason
+                _attempt_metrics("retriable", exc.status, sent, timeout=timeout)
+                raise
+            except PermanentDeliveryError as exc:
+                _attempt_metrics("permanent", exc.status, sent)
+                raise
+            _attempt_metrics("success", status, sent)
+            return status
+
+        try:
+            try:
+                status = await attempt()
+            except RetriableDeliveryError as first:
+                status = await self._retry(limiter, attempt, first, time.monotonic() - start)
+        except PermanentDeliveryError as exc:
+            now = int(time.time() * 1000)
+            reason = f"rejected: {exc.reason}"
+            return Outcome(False, exc.status, attempts, reason, first_ms, now, now)
+        except RetriableDeliveryError as exc:
+            now = int(time.time() * 1000)
+            reason = f"retries exhausted: {exc.reason}"
+            return Outcome(False, exc.status, attempts, reason, first_ms, now, now)
+        now = int(time.time() * 1000)
+        return Outcome(True, status, attempts, None, first_ms, now, now)
+
+    async def _retry(
+        self,
+        limiter: TokenBucket,
+        attempt: Callable[[], Awaitable[int]],
+        first: RetriableDeliveryError,
+        elapsed: float,
+    ) -> int:
+        """Attempts after a retriable first failure, under the retry policy (tenacity).
+
+        The first attempt runs outside tenacity so that the common case, success at once, pays
+        nothing for a retry controller; the controller is handed that failure as its attempt 1,
+        so attempt counts, the wait (``Retry-After`` included) and the time budget all count it.
+        """
+        pending: RetriableDeliveryError | None = first
+        retrying = self._policy.retrying(
+            already_elapsed=elapsed, before_sleep=lambda _state: metrics.RETRIES.inc()
+        )
+        async for try_ in retrying:
+            with try_:
+                if pending is not None:
+                    failed, pending = pending, None
+                    raise failed
+                await limiter.acquire()  # a retry spends the partition's budget too
+                return await attempt()
+        msg = "tenacity ended without a result or an error"  # reraise=True: cannot happen
+        raise AssertionError(msg)
