@@ -208,6 +208,27 @@ def test_sigterm_drains_commits_and_a_restart_finishes_the_rest(
     assert len(accepted) - len(ids) <= 8  # duplicates stay within the in-flight window
 
 
+def test_max_in_flight_bounds_the_requests_the_webhook_sees_at_once(
+    kafka_settings: KafkaSettings,
+    topic_factory: Callable[..., str],
+    group_factory: Callable[[], str],
+    sink_factory: Callable[..., Sink],
+) -> None:
+    topic = topic_factory(4)
+    ids = produce_conversations(kafka_settings, topic, 120)
+    sink = sink_factory("--latency-ms", "100")  # slow enough that every slot fills
+    cmd = deliver_cmd(
+        kafka_settings, topic, group_factory(), sink.url, "--until-drained", "--max-in-flight", "5"
+    )
+    result = run(cmd)
+    assert result.returncode == 0, result.stderr
+    stats = sink.stats()
+    assert stats["unique_call_ids"] == len(ids)
+    # The request slot is freed once the webhook answered (the delivery event is written after),
+    # but a new request never starts before one is freed: at most 5 at the webhook, and 5 used.
+    assert stats["max_concurrent"] == 5
+
+
 def test_kill_9_redelivers_at_most_the_in_flight_window(
     kafka_settings: KafkaSettings,
     admin: TopicAdmin,

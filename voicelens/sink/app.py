@@ -60,6 +60,9 @@ class SinkState:
     first_at: float | None = None
     last_at: float | None = None
     record_fh: IO[bytes] | None = None
+    #: Requests being answered now, and the most at any moment: the sender's concurrency.
+    in_progress: int = 0
+    max_concurrent: int = 0
 
     def stats(self) -> dict[str, Any]:
         """The JSON document of ``/stats``."""
@@ -75,6 +78,7 @@ class SinkState:
             "signature_failures": self.signature_failures,
             "per_second": {str(k): v for k, v in sorted(self.per_second.items())},
             "max_per_second": max(self.per_second.values(), default=0),
+            "max_concurrent": self.max_concurrent,
             "seconds": span,
             # The sink's own CPU time: benchmarks divide it by requests to see what the receiver
             # costs on a machine it shares with the sender.
@@ -145,6 +149,14 @@ def create_app(options: SinkOptions) -> web.Application:
         return web.json_response(state.stats(), dumps=lambda o: orjson.dumps(o).decode())
 
     async def receive(request: web.Request) -> web.StreamResponse:
+        state.in_progress += 1
+        state.max_concurrent = max(state.max_concurrent, state.in_progress)
+        try:
+            return await answer(request)
+        finally:
+            state.in_progress -= 1
+
+    async def answer(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         now = time.time()
         state.received += 1
