@@ -148,6 +148,8 @@ class DeliveryService:
         self.stats = RunStats()
         self.assigned_once = asyncio.Event()
         self.broker = BrokerHealth()
+        # Read at scrape time: no gauge update per record.
+        metrics.IN_FLIGHT.set_function(self.in_flight)
 
     # ----------------------------------------------------------------- kafka thread
     async def _on_kafka(self, fn: Callable[[], T]) -> T:
@@ -424,11 +426,9 @@ class DeliveryService:
                 state.tasks.discard(t)
                 window.release()
                 slot.release()
-                metrics.IN_FLIGHT.dec()
                 if not t.cancelled() and t.exception() is not None and self._fatal is None:
                     self._fatal = t.exception()
 
-            metrics.IN_FLIGHT.inc()
             task.add_done_callback(done)
 
     async def _process(self, state: PartitionState, msg: Message, slot: _RequestSlot) -> None:
