@@ -11,7 +11,7 @@ export KAFKA_PORT
 # Tests and the demo talk to the broker `make kafka-up` starts unless told otherwise.
 export VOICELENS_TEST_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
-.PHONY: help venv tools lock kafka-up kafka-down kafka-status lint typecheck check unit test demo bench clean
+.PHONY: help venv tools lock kafka-up kafka-down kafka-status lint typecheck check unit test demo bench bench-tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -61,8 +61,15 @@ test: venv tools ## lint, type-check and the whole test suite against the real b
 demo: venv ## the main job end to end on local defaults: 1,800 conversations over 60 days, delivered by 2 consumers
 	$(BIN)/python -m voicelens.demo
 
-bench: venv ## throughput benchmarks (see bench/README.md)
+bench: venv bench-tools ## throughput benchmarks (see bench/README.md)
 	$(BIN)/python bench/run_all.py
+
+bench-tools: ## wrk for the delivery ceiling (Debian's package; skipped with a note elsewhere)
+	@command -v wrk >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1 || \
+	  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends wrk; }; }
+	@command -v wrk >/dev/null 2>&1 || echo "wrk not installed: bench_delivery skips the ceiling"
 
 clean: ## remove the virtualenv and caches (keeps the Kafka jars)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

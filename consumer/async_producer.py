@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from voicelens import metrics
 from voicelens.kafka.configuration import producer_config
 from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.settings import KafkaSettings
@@ -35,6 +36,8 @@ class AsyncProducer:
         self._due = 0
         self._wake = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
+        #: (records, bytes) counters per topic, labelled once.
+        self._counters: dict[str, tuple[Any, Any]] = {}
 
     async def _poll(self) -> None:
         producer = self._producer
@@ -72,6 +75,14 @@ class AsyncProducer:
             await future
         finally:
             self._due -= 1
+        counters = self._counters.get(topic)
+        if counters is None:
+            counters = self._counters[topic] = (
+                metrics.PRODUCED_RECORDS.labels(topic),
+                metrics.PRODUCED_BYTES.labels(topic),
+            )
+        counters[0].inc()
+        counters[1].inc(len(value))
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued (serving its callbacks) and stop polling."""

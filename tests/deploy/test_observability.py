@@ -506,6 +506,10 @@ def test_live_metrics_count_the_run(live_run: LiveRun) -> None:
     assert values("voicelens_rebalances", "kind")["assign"] >= 1
     assert sum(values("voicelens_commits", "result").values()) > 0
     assert values("voicelens_kafka_broker_up") == {"voicelens_kafka_broker_up": 1}
+    # Deliver's own writes: one delivery event per record, one DLQ record per dead letter.
+    produced = values("voicelens_produced_records", "topic")
+    assert produced.pop(f"{live_run.topic}.dlq") == sum(dead.values())
+    assert list(produced.values()) == [RECORDS + POISON]  # the delivery events' topic
     (info,) = families["voicelens_build_info"].samples
     assert info.labels["consumer_id"] == CONSUMER_ID
     assert info.labels["role"] == "deliver"
