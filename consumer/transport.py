@@ -265,7 +265,10 @@ class AiohttpTransport:
             limit=max_connections, limit_per_host=max_connections, ssl=verify_tls
         )
         session = aiohttp.ClientSession(
-            connector=connector, headers={"User-Agent": user_agent}, raise_for_status=False
+            connector=connector,
+            headers={"User-Agent": user_agent},
+            raise_for_status=False,
+            trust_env=True,  # HTTP(S)_PROXY, NO_PROXY
         )
         return cls(session, url, timeout=timeout)
 

@@ -7,9 +7,12 @@ receiver, and production at pooled keep-alive connections with TLS verification 
 
 from __future__ import annotations
 
+import logging
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import Literal, assert_never
+from urllib.parse import urlsplit
 
 from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
 from consumer.retry_policy import is_retriable_status, parse_retry_after
@@ -17,7 +20,9 @@ from consumer.signing import WebhookSigner
 from consumer.transport import AiohttpTransport, PooledTransport, WebhookTransport
 from voicelens import __version__
 
-__all__ = ["USER_AGENT", "HttpClient", "WebhookClient", "open_transport"]
+__all__ = ["USER_AGENT", "HttpClient", "WebhookClient", "open_transport", "uses_proxy"]
+
+log = logging.getLogger("voicelens.deliver")
 
 USER_AGENT = f"voicelens-stream/{__version__} (+webhook delivery)"
 #: ``pooled``: keep-alive connections parsed by httptools (fast); ``aiohttp``: its client.
@@ -32,7 +37,15 @@ def open_transport(
     verify_tls: bool = True,
     kind: HttpClient = "pooled",
 ) -> WebhookTransport:
-    """The transport named ``kind`` to ``url``, pooling up to ``max_connections``."""
+    """The transport named ``kind`` to ``url``, pooling up to ``max_connections``.
+
+    The pooled client connects straight to the webhook; when the environment routes the
+    webhook through a proxy (``HTTPS_PROXY``/``HTTP_PROXY``, not bypassed by ``NO_PROXY``), the
+    aiohttp client is used instead, and it honours those settings.
+    """
+    if kind == "pooled" and uses_proxy(url):
+        log.info("a proxy is set for the webhook's scheme: posting through aiohttp's client")
+        kind = "aiohttp"
     if kind == "aiohttp":
         return AiohttpTransport.open(
             url,
@@ -50,6 +63,13 @@ def open_transport(
             verify_tls=verify_tls,
         )
     assert_never(kind)
+
+
+def uses_proxy(url: str) -> bool:
+    """Whether the environment's proxy settings apply to ``url``."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    return parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from delivery_support import Sink, free_port
 
 from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
 from consumer.transport import AiohttpTransport, HttpAnswer, PooledTransport, WebhookTransport
-from consumer.webhook import USER_AGENT, open_transport
+from consumer.webhook import USER_AGENT, open_transport, uses_proxy
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 SECRET_PATH = "/hooks/tok_SECRET123?key=SECRET456"
@@ -338,3 +338,31 @@ async def test_aiohttp_transport_refuses_a_header_with_a_line_break(
         await transport.post([("webhook-id", "a\r\nb: c")], b"{}")
     await transport.aclose()
     assert script.requests == []
+
+
+# ---------------------------------------------------------------------------- proxies
+async def test_a_proxy_in_the_environment_is_used(
+    serve: Callable[..., Awaitable[Script]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = await serve(lambda _n: OK)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    url = f"http://webhook.example{SECRET_PATH}"  # never resolved: the proxy is asked
+    assert uses_proxy(url)
+    transport = open_transport(url, 2, 5.0)  # pooled asked for; it cannot do proxies
+    assert isinstance(transport, AiohttpTransport)
+    assert (await transport.post([("webhook-id", "msg_1")], b"{}")).status == 200
+    await transport.aclose()
+    request_line = proxy.requests[0].split(b"\r\n", 1)[0].decode()
+    assert request_line == f"POST http://webhook.example{SECRET_PATH} HTTP/1.1"
+
+
+def test_no_proxy_keeps_the_pooled_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert not uses_proxy("http://127.0.0.1:8787/hook")
+    assert isinstance(open_transport("http://127.0.0.1:8787/hook", 2, 5.0), PooledTransport)
+    monkeypatch.delenv("HTTP_PROXY")
+    monkeypatch.delenv("NO_PROXY")
+    assert not uses_proxy("http://webhook.example/hook")
