@@ -50,10 +50,10 @@ _BATCH = 500
 #: How long a cycle waits for records: long when idle, short while records are in process, so
 #: that paused partitions are resumed (and commits made) as soon as their backlog drains.
 _IDLE_WAIT = 0.2
+_BUSY_WAIT = 0.005
 #: Records fetched and not finished that a process may hold over all its partitions (~1 KB
 #: each) before partitions are paused; pausing is for excess only (see the loop).
 _BUFFER_BUDGET = 16_000
-_BUSY_WAIT = 0.005
 #: Attempts at the final commit while the group rebalances (0.5 s of polling between them).
 _FINAL_COMMIT_TRIES = 10
 _GROUP_MOVED_CODES = frozenset(
