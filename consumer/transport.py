@@ -114,7 +114,12 @@ class _Connection(asyncio.Protocol):
         self._status = self._parser.get_status_code()
 
     def on_message_complete(self) -> None:
-        answer = HttpAnswer(self._parser.get_status_code(), self._retry_after)
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            # An interim answer (100 Continue, 103 Early Hints): the real one follows.
+            self._status, self._retry_after = 0, None
+            return
+        answer = HttpAnswer(status, self._retry_after)
         self._status, self._retry_after = 0, None
         if not self._parser.should_keep_alive():
             self.close()

@@ -195,6 +195,18 @@ async def test_chunked_and_unframed_answers_are_read(
     await transport.aclose()
 
 
+async def test_an_interim_answer_is_skipped_for_the_final_one(
+    serve: Callable[..., Awaitable[Script]],
+) -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+    script = await serve(lambda _n: interim + OK)
+    transport = pooled(script.port)
+    assert await transport.post([], b"{}") == HttpAnswer(200, None)
+    assert (await transport.post([], b"{}")).status == 200  # and the connection stays in step
+    await transport.aclose()
+    assert script.connections == 1
+
+
 async def test_a_hanging_server_times_out_and_its_connection_is_dropped(
     serve: Callable[..., Awaitable[Script]],
 ) -> None:
