@@ -42,6 +42,16 @@ class ManifestBuilder:
         self.count += 1
         self._digest.update(data)
 
+    def add_block(self, mix: list[tuple[str, str]], days: Counter[str], data: bytes) -> None:
+        """Count a block encoded elsewhere: each record's (scenario, provider), the block's
+        days, and its records' canonical JSON concatenated in order (the same checksum input
+        as calling :meth:`add` on each)."""
+        self.scenarios.update(scenario for scenario, _ in mix)
+        self.providers.update(provider for _, provider in mix)
+        self.days.update(days)
+        self.count += len(mix)
+        self._digest.update(data)
+
     def build(self, *, files: list[str] | None = None) -> dict[str, Any]:
         """The manifest document."""
         ds = self.dataset

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +45,12 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve /metrics, /healthz, /readyz here while running"
     )
+    workers: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1),
+        gt=0,
+        le=64,
+        description="processes generating and encoding (1: all in this one; not for --from-dir)",
+    )
 
     def cli_cmd(self) -> None:
         """Run the command; exits non-zero unless every record was committed."""
@@ -62,6 +69,7 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
             self.replication_factor,
             self.transaction_size,
             self.timeout,
+            workers=self.workers,
         )
         with contextlib.ExitStack() as stack:
             if self.metrics_port is not None:

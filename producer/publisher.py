@@ -9,16 +9,19 @@ record, so a read_committed consumer sees every conversation exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from producer.exceptions import PublishError
+from producer.manifest import ManifestBuilder
+from producer.parallel import ParallelEncoder
 from producer.resume import progress_key, read_progress
-from producer.sources import DirectorySource, Source
+from producer.sources import DirectorySource, GeneratedSource, ManifestTracker, Source
 from schemas.codec import ConversationCodec, ConversationEnvelope, DatasetEventCodec
 from schemas.exceptions import EncodeError
 from voicelens import metrics
@@ -58,6 +61,10 @@ class Publisher:
     replication_factor: int = 1
     transaction_size: int = 5000
     timeout: float = 20.0
+    #: Processes generating and encoding (generated datasets only); 1: all in this process.
+    workers: int = 1
+    #: Fewest conversations left for which starting workers pays (they take ~0.5 s to start).
+    parallel_from: int = 10_000
 
     def ensure_topics(self) -> None:
         """Create the conversations and datasets topics when absent (with our partition count)."""
@@ -90,15 +97,9 @@ class Publisher:
             if resume:
                 log.info("resuming dataset %s at %d of %d", source.dataset_id, resume, source.count)
             index = resume
-            names = (
-                source.named_conversations(resume) if isinstance(source, DirectorySource) else None
-            )
-            conversations = source.conversations(resume)
             # Built as the records stream past (regenerating only what a resumed run skips),
             # rather than by a second pass over the whole dataset at the end.
             manifest = source.manifest_tracker(resume)
-            dataset_id = source.dataset_id
-            version = source.generator_version
             topic = self.topic
             open_txn = False
             in_txn = 0
@@ -106,36 +107,26 @@ class Publisher:
             # Counted per transaction and exported on commit, so the metrics never show records
             # an abort would take back; a Counter bump is the only per-record cost.
             mix: Counter[tuple[str, str]] = Counter()
-            for conversation in conversations:
-                name = next(names)[0] if names is not None else None
-                if not open_txn:
-                    producer.begin()
-                    open_txn = True
-                envelope = ConversationEnvelope(
-                    f"{dataset_id}-{index:09d}", dataset_id, index, int(time.time() * 1000), version
-                )
-                try:
-                    value = codec.encode(envelope, conversation)
-                except EncodeError as exc:
-                    if isinstance(source, DirectorySource) and name is not None:
-                        source.skip(name, str(exc))
-                        index += 1
+            with contextlib.ExitStack() as stack:
+                records = self._records(source, resume, manifest, codec, stack)
+                for position, value, record_key, mix_key in records:
+                    index = position
+                    if value is None:  # a file that could not be encoded (skipped, recorded)
                         continue
-                    raise
-                producer.produce(topic, value, conversation["call_id"].encode())
-                manifest.add(conversation)
-                payload = conversation["vcp_payload"]
-                mix[payload["custom"]["outcome_hint"], payload["call"]["provider"]] += 1
-                index += 1
-                in_txn += 1
-                sent += 1
-                if in_txn >= self.transaction_size:
-                    self._commit(producer, dataset_codec, key, dataset_id, index)
-                    _export(mix, in_txn, produced_records)
-                    open_txn = False
-                    in_txn = 0
-                    if progress:
-                        progress(index)
+                    if not open_txn:
+                        producer.begin()
+                        open_txn = True
+                    producer.produce(topic, value, record_key)
+                    mix[mix_key] += 1
+                    in_txn += 1
+                    sent += 1
+                    if in_txn >= self.transaction_size:
+                        self._commit(producer, dataset_codec, key, source.dataset_id, index)
+                        _export(mix, in_txn, produced_records)
+                        open_txn = False
+                        in_txn = 0
+                        if progress:
+                            progress(index)
             # The manifest goes out with the last transaction: a dataset is announced complete
             # only when its last conversation commits.
             if not open_txn:
@@ -144,22 +135,22 @@ class Publisher:
                 self.datasets_topic,
                 dataset_codec.encode(
                     {
-                        "dataset_id": dataset_id,
+                        "dataset_id": source.dataset_id,
                         "kind": "manifest",
                         "manifest": manifest.build(),
                         "updated_at_ms": int(time.time() * 1000),
                     }
                 ),
-                dataset_id.encode(),
+                source.dataset_id.encode(),
             )
-            self._commit(producer, dataset_codec, key, dataset_id, index)
+            self._commit(producer, dataset_codec, key, source.dataset_id, index)
             _export(mix, in_txn, produced_records)
             if progress:
                 progress(index)
             produced_bytes.inc(producer.acked_bytes)
             skipped = len(source.skipped) if isinstance(source, DirectorySource) else 0
             return PublishResult(
-                dataset_id,
+                source.dataset_id,
                 source.count,
                 resume,
                 sent,
@@ -167,6 +158,52 @@ class Publisher:
                 producer.acked_bytes,
                 time.monotonic() - started,
             )
+
+    def _records(
+        self,
+        source: Source,
+        resume: int,
+        manifest: ManifestTracker,
+        codec: ConversationCodec,
+        stack: contextlib.ExitStack,
+    ) -> Iterator[tuple[int, bytes | None, bytes, tuple[str, str]]]:
+        """(position after it, Avro value or None if skipped, key, (scenario, provider)) of each
+        record from ``resume`` on, feeding the manifest as they go."""
+        if (
+            self.workers > 1
+            and isinstance(source, GeneratedSource)
+            and isinstance(manifest, ManifestBuilder)
+            and source.count - resume >= self.parallel_from
+        ):
+            encoder = stack.enter_context(ParallelEncoder(source.dataset, self.workers))
+            for block in encoder.blocks(resume):
+                manifest.add_block(block.mix, block.days, block.canonical)
+                position = block.start
+                for value, record_key, mix_key in zip(
+                    block.values, block.keys, block.mix, strict=True
+                ):
+                    position += 1
+                    yield position, value, record_key, mix_key
+            return
+        names = source.named_conversations(resume) if isinstance(source, DirectorySource) else None
+        dataset_id, version = source.dataset_id, source.generator_version
+        for index, conversation in enumerate(source.conversations(resume), resume):
+            name = next(names)[0] if names is not None else None
+            envelope = ConversationEnvelope(
+                f"{dataset_id}-{index:09d}", dataset_id, index, int(time.time() * 1000), version
+            )
+            try:
+                value = codec.encode(envelope, conversation)
+            except EncodeError as exc:
+                if isinstance(source, DirectorySource) and name is not None:
+                    source.skip(name, str(exc))
+                    yield index + 1, None, b"", ("", "")
+                    continue
+                raise
+            manifest.add(conversation)
+            payload = conversation["vcp_payload"]
+            mix_key = (payload["custom"]["outcome_hint"], payload["call"]["provider"])
+            yield index + 1, value, conversation["call_id"].encode(), mix_key
 
     def _commit(
         self,

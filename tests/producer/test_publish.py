@@ -110,6 +110,7 @@ def test_kill_9_then_rerun_gives_exactly_n(
         "--transaction-size",
         "1000",
     )
+    helpers_before = _worker_processes()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while kill_after and sum(admin.end_offsets(topic).values()) < kill_after:
@@ -120,6 +121,11 @@ def test_kill_9_then_rerun_gives_exactly_n(
         time.sleep(0.8)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    # Its encoding workers (and their fork server) follow it within about a second.
+    deadline = time.monotonic() + 10
+    while helpers := _worker_processes() - helpers_before:
+        assert time.monotonic() < deadline, f"left behind by the killed run: {helpers}"
+        time.sleep(0.2)
     rerun = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     produced = re.search(r"produced (\d+) records", rerun.stderr)
@@ -139,6 +145,56 @@ def test_kill_9_then_rerun_gives_exactly_n(
     ]
     options = GeneratorOptions(count=n, end_time="2026-11-01T00:00:00Z")
     assert manifests == [GeneratedSource(Dataset.from_options(options)).manifest()]
+
+
+def _worker_processes() -> set[int]:
+    """Processes of multiprocessing's fork server and resource tracker (our encoding workers)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"multiprocessing.forkserver" in cmdline or b"resource_tracker" in cmdline:
+                found.add(int(proc.name))
+    return found
+
+
+def test_parallel_encoding_publishes_what_one_process_would(
+    kafka_settings: KafkaSettings, topic_factory: Callable[..., str]
+) -> None:
+    """Workers build blocks out of order; what lands, in order, must be the sequential run's."""
+    options = GeneratorOptions(count=5_000, seed=5, end_time="2026-11-01T00:00:00Z")
+    runs = {}
+    for workers in (1, 2):
+        topic, datasets = topic_factory(2), topic_factory(1, suffix="-datasets")
+        publisher = Publisher(
+            kafka_settings, topic, 2, datasets, transaction_size=700, workers=workers
+        )
+        publisher.parallel_from = 0  # 5,000 would otherwise stay in one process
+        result = publisher.publish(GeneratedSource(Dataset.from_options(options)))
+        assert result.published == options.count
+        read = [
+            (m.partition(), envelope.index, m.key(), conversation)
+            for m in read_topic(kafka_settings, topic, lambda m: m)
+            for envelope, conversation in [codec.decode(m.value() or b"")]
+        ]
+        for partition in (0, 1):  # each partition in index order, as one process writes it
+            indices = [index for p, index, _, _ in read if p == partition]
+            assert indices == sorted(indices), f"partition {partition} out of order"
+        records = sorted(r[1:] for r in read)
+        manifests = [
+            e["manifest"]
+            for e in read_topic(
+                kafka_settings, datasets, lambda m: DatasetEventCodec().decode(m.value() or b"")
+            )
+            if e["kind"] == "manifest"
+        ]
+        runs[workers] = (records, manifests)
+    assert [r[0] for r in runs[2][0]] == list(range(options.count))
+    assert runs[2] == runs[1]
+    assert runs[2][1] == [GeneratedSource(Dataset.from_options(options)).manifest()]
 
 
 def test_from_dir_skips_bad_files_by_name_and_publishes_the_rest(

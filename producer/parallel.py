@@ -1,0 +1,143 @@
+"""Generating and Avro-encoding on worker processes: the producer's hot path on every core.
+
+One conversation costs 40 to 45 µs to generate and encode on one Python thread, against ~4 µs
+for Kafka to take it, so one process tops out near 20,000 records/s (``bench/README.md``).
+Generated datasets are addressed by index: any process can build block ``[a, b)`` exactly as
+the sequential generator would. Workers return each block encoded, with what the manifest and
+the metrics need; the publishing process only produces the records, in index order, inside its
+transactions, so exactly-once and resume work as before.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import orjson
+
+from producer.generator import Dataset
+from schemas.codec import ConversationCodec, ConversationEnvelope
+
+__all__ = ["EncodedBlock", "ParallelEncoder"]
+
+#: Conversations per task: large enough that pickling a task is noise, small enough to keep
+#: the records held in memory ahead of the producer to a few MB.
+BLOCK = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedBlock:
+    """Conversations ``start .. start + len(values) - 1``, ready to produce."""
+
+    start: int
+    values: list[bytes]
+    keys: list[bytes]
+    #: (scenario, provider) of each record, for the per-transaction metrics.
+    mix: list[tuple[str, str]]
+    #: The records' canonical JSON, concatenated in order: the manifest checksum's input.
+    canonical: bytes
+    days: Counter[str]
+
+
+_dataset: Dataset | None = None
+_codec: ConversationCodec | None = None
+
+
+def _init(dataset: Dataset, parent: int) -> None:
+    global _dataset, _codec  # one dataset and codec per worker process
+    _dataset, _codec = dataset, ConversationCodec()
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker when the publishing process is gone (``kill -9`` included).
+
+    A worker blocked on its task queue never sees end-of-file: it holds both ends of the queue's
+    pipe itself. Without this, every killed run would leave its workers behind.
+    """
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # a new process reusing the id: ours is gone all the same
+            os._exit(1)
+
+
+def _encode(start: int, stop: int) -> EncodedBlock:
+    dataset, codec = _dataset, _codec
+    assert dataset is not None  # noqa: S101 -- set by _init
+    assert codec is not None  # noqa: S101
+    dataset_id, version = dataset.dataset_id, dataset.generator_version
+    values: list[bytes] = []
+    keys: list[bytes] = []
+    mix: list[tuple[str, str]] = []
+    canonical: list[bytes] = []
+    days: Counter[str] = Counter()
+    produced_ms = int(time.time() * 1000)
+    for index, conversation in enumerate(dataset.conversations(start, stop), start):
+        envelope = ConversationEnvelope(
+            f"{dataset_id}-{index:09d}", dataset_id, index, produced_ms, version
+        )
+        values.append(codec.encode(envelope, conversation))
+        keys.append(conversation["call_id"].encode())
+        call = conversation["vcp_payload"]["call"]
+        mix.append((conversation["vcp_payload"]["custom"]["outcome_hint"], call["provider"]))
+        days[call["start_time"][:10]] += 1
+        canonical.append(orjson.dumps(conversation))
+    return EncodedBlock(start, values, keys, mix, b"".join(canonical), days)
+
+
+class ParallelEncoder:
+    """Encoded blocks of one dataset from ``workers`` processes, in order; a context manager.
+
+    At most ``2 * workers`` blocks are in flight, so memory stays flat however large the
+    dataset. Workers are started by a fork server, not forked from this process, which may
+    already run librdkafka and metrics threads.
+    """
+
+    def __init__(self, dataset: Dataset, workers: int) -> None:
+        self._dataset = dataset
+        self._workers = workers
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> ParallelEncoder:
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            self._workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_init,
+            initargs=(self._dataset, os.getpid()),
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def blocks(self, start: int) -> Iterator[EncodedBlock]:
+        """Blocks from conversation ``start`` to the end of the dataset, in order."""
+        pool = self._pool
+        assert pool is not None, "use ParallelEncoder as a context manager"  # noqa: S101
+        count = self._dataset.count
+        starts = iter(range(start, count, BLOCK))
+        pending: deque[concurrent.futures.Future[EncodedBlock]] = deque()
+
+        def submit() -> None:
+            first = next(starts, None)
+            if first is not None:
+                pending.append(pool.submit(_encode, first, min(first + BLOCK, count)))
+
+        for _ in range(2 * self._workers):
+            submit()
+        while pending:
+            block = pending.popleft().result()
+            submit()
+            yield block
