@@ -63,7 +63,7 @@ class Publisher:
     timeout: float = 20.0
     #: Processes generating and encoding (generated datasets only); 1: all in this process.
     workers: int = 1
-    #: Fewest conversations left for which starting workers pays (they take ~0.5 s to start).
+    #: Fewest conversations left for which starting workers pays (bench/README.md, Producer).
     parallel_from: int = 10_000
 
     def ensure_topics(self) -> None:
