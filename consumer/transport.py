@@ -30,6 +30,8 @@ __all__ = ["AiohttpTransport", "HttpAnswer", "PooledTransport", "WebhookTranspor
 
 Headers = Sequence[tuple[str, str]]
 _FORBIDDEN = frozenset("\r\n\0")
+#: New connections being opened at once, per transport.
+_MAX_CONNECTING = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,15 @@ class PooledTransport:
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
         self._gate = asyncio.Semaphore(max_connections)
+        self._connecting = asyncio.Semaphore(_MAX_CONNECTING)
+
+    def _take_idle(self) -> _Connection | None:
+        while self._idle:
+            candidate = self._idle.pop()
+            if not candidate.closed:
+                return candidate
+            self._all.discard(candidate)
+        return None
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -215,14 +226,13 @@ class PooledTransport:
             conn: _Connection | None = None
             try:
                 async with asyncio.timeout(timeout):
-                    while self._idle and conn is None:
-                        candidate = self._idle.pop()
-                        if candidate.closed:
-                            self._all.discard(candidate)
-                        else:
-                            conn = candidate
+                    conn = self._take_idle()
                     if conn is None:
-                        conn = await self._connect()
+                        # A burst of new connections overflows a receiver's accept queue, and
+                        # a dropped SYN is retried by the kernel only after 1, 3, 7, 15 s...:
+                        # open a few at a time and reuse whatever comes back meanwhile.
+                        async with self._connecting:
+                            conn = self._take_idle() or await self._connect()
                     answer = await conn.send(request, loop)
             except TimeoutError as exc:
                 raise _timed_out(timeout, exc) from exc

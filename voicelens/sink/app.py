@@ -220,7 +220,9 @@ async def running_sink(
     app = create_app(options or SinkOptions())
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    # Many consumers' connection pools open at once against a rehearsal receiver: a deep accept
+    # queue keeps their SYNs from being dropped (and retried by the kernel seconds later).
+    site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
     bound = runner.addresses[0][1]
     try:
