@@ -287,9 +287,27 @@ class DeliveryService:
             starts[tp.partition] = offset
         return starts
 
-    def _group_done(self) -> bool:
+    def _group_done(self, held: dict[int, int | None]) -> bool:
+        """Whether the group's committed offsets reach the end offsets seen at start.
+
+        ``held``: this member's drained partitions and their commit points, committed here
+        first (synchronously), since a refused asynchronous commit is not sent again.
+        """
         consumer = self._consumer
         assert consumer is not None  # noqa: S101
+        assigned = {tp.partition for tp in consumer.assignment()}
+        mine = [
+            TopicPartition(self.config.topic, p, point)
+            for p, point in held.items()
+            if point is not None and p in assigned
+        ]
+        if mine:
+            try:
+                consumer.store_offsets(offsets=mine)
+                consumer.commit(offsets=mine, asynchronous=False)
+            except KafkaException as exc:
+                log.info("commit before the drain check refused (%s); will try again", exc)
+                return False
         tps = [TopicPartition(self.config.topic, p) for p in self.config.end_offsets]
         try:
             committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
@@ -573,14 +591,16 @@ class DeliveryService:
                 if now - last_lag > 2:
                     last_lag = now
                     await self._on_kafka(self._lag)
-                if self.config.until_drained:
-                    if self._parts and all(s.drained for s in self._parts.values()):
-                        log.info("drained every partition held up to its start end offset")
-                        break
-                    if not self._parts and now - last_group_check > 2:
+                if self.config.until_drained and now - last_group_check > 1:
+                    # Done when the whole group is, not when the partitions held are: a partition
+                    # in transit between members (one leaving, the next not yet assigned) is
+                    # held by nobody, and members that left on their own drained partitions
+                    # orphaned it.
+                    held = {p: s.tracker.commit_point for p, s in self._parts.items()}
+                    if all(s.drained for s in self._parts.values()):
                         last_group_check = now
-                        if await self._on_kafka(self._group_done):
-                            log.info("holding no partitions and the group has drained the topic")
+                        if await self._on_kafka(functools.partial(self._group_done, held)):
+                            log.info("the group has drained the topic up to its start end offsets")
                             break
             if self._fatal is not None:
                 raise self._fatal
