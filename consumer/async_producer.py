@@ -4,8 +4,8 @@
 storing the source offset. The producer is polled from the event loop itself (``poll(0)``,
 never blocking) while acknowledgements are due, so delivery callbacks resolve their futures on
 the loop's own thread: no thread hop and no lock handed back and forth per record. A callback
-thread doing this took ~14 % of deliver's py-spy samples (``bench/results/delivery_profile.json``,
-before the change).
+thread doing this took ~14 % of deliver's py-spy samples (``bench/profile_deliver.py`` at commit
+``f45faab``, quoted in that commit's ``bench/README.md``; the profile file has been re-recorded).
 """
 
 from __future__ import annotations
