@@ -59,7 +59,7 @@ test: venv tools ## lint, type-check and the whole test suite against the real b
 	if [ $$started = 1 ]; then deploy/kafka/kafka.sh down; fi; exit $$rc
 
 demo: venv ## the main job end to end on local defaults: 1,800 conversations over 60 days, delivered by 2 consumers
-	$(BIN)/python -m voicelens.demo
+	$(BIN)/python deploy/demo.py
 
 bench: venv bench-tools ## throughput benchmarks (see bench/README.md)
 	$(BIN)/python bench/run_all.py

@@ -42,7 +42,7 @@ def _measure_ours(mode: str, count: int) -> dict[str, Any]:
     """In this process: iterate the dataset (``build``) or also ``orjson.dumps`` each record."""
     import orjson
 
-    from producer.generator import Dataset, GeneratorOptions
+    from voicelens.producer.generator import Dataset, GeneratorOptions
 
     started = time.perf_counter()
     dataset = Dataset.from_options(GeneratorOptions(count=count, end_time=END_TIME))

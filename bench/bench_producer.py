@@ -44,15 +44,15 @@ PARTITIONS = 6
 
 
 def _dataset(count: int) -> Any:
-    from producer.generator import Dataset, GeneratorOptions
+    from voicelens.producer.generator import Dataset, GeneratorOptions
 
     return Dataset.from_options(GeneratorOptions(count=count, end_time=END_TIME))
 
 
 def _stage(stage: str, count: int, topic: str) -> dict[str, Any]:
     """One stage, timed in this process (run through ``--stage`` in a fresh interpreter)."""
-    from producer.manifest import ManifestBuilder
-    from schemas.codec import ConversationCodec, ConversationEnvelope
+    from voicelens.producer.manifest import ManifestBuilder
+    from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope
 
     dataset = _dataset(count)
     codec = ConversationCodec()
@@ -102,8 +102,8 @@ def _stage(stage: str, count: int, topic: str) -> dict[str, Any]:
 
 def _profile(count: int, topic: str) -> dict[str, Any]:
     """cProfile of ``Publisher.publish`` (in-process, so no interpreter start-up)."""
-    from producer.publisher import Publisher
-    from producer.sources import GeneratedSource
+    from voicelens.producer.publisher import Publisher
+    from voicelens.producer.sources import GeneratedSource
     from voicelens.settings import KafkaSettings
 
     publisher = Publisher(KafkaSettings(bootstrap_servers=BOOTSTRAP), topic, PARTITIONS,

@@ -12,12 +12,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
-from consumer.outcomes import Outcome
-from consumer.rate_limiter import TokenBucket
-from consumer.retry_policy import RetryPolicy
-from consumer.webhook import WebhookClient
 from voicelens import metrics
+from voicelens.consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
+from voicelens.consumer.outcomes import Outcome
+from voicelens.consumer.rate_limiter import TokenBucket
+from voicelens.consumer.retry_policy import RetryPolicy
+from voicelens.consumer.webhook import WebhookClient
 
 __all__ = ["DeliveryAttempts"]
 

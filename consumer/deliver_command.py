@@ -16,13 +16,13 @@ from urllib.parse import urlsplit
 import uvloop
 from pydantic import Field, SecretStr, field_validator
 
-from consumer.async_producer import AsyncProducer
-from consumer.progress import ProgressReporter
-from consumer.retry_policy import RetryPolicy
-from consumer.service import DeliveryConfig, DeliveryService
-from consumer.signing import WebhookSigner
-from consumer.webhook import HttpClient, WebhookClient, open_transport
 from voicelens import topics
+from voicelens.consumer.async_producer import AsyncProducer
+from voicelens.consumer.progress import ProgressReporter
+from voicelens.consumer.retry_policy import RetryPolicy
+from voicelens.consumer.service import DeliveryConfig, DeliveryService
+from voicelens.consumer.signing import WebhookSigner
+from voicelens.consumer.webhook import HttpClient, WebhookClient, open_transport
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.redaction import redact_url
 from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName

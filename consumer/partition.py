@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from confluent_kafka import Message
 from prometheus_client import Counter
 
-from consumer.offset_tracker import OffsetTracker
-from consumer.rate_limiter import TokenBucket
+from voicelens.consumer.offset_tracker import OffsetTracker
+from voicelens.consumer.rate_limiter import TokenBucket
 
 __all__ = ["PartitionState"]
 

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from consumer.service import DeliveryService
+    from voicelens.consumer.service import DeliveryService
 
 __all__ = ["ProgressReporter"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from consumer.outcomes import DLQ_HEADER_PREFIX
+from voicelens.consumer.outcomes import DLQ_HEADER_PREFIX
 from voicelens.kafka import TopicAdmin
 from voicelens.kafka.configuration import consumer_config
 from voicelens.kafka.exceptions import wrap_kafka_error

@@ -6,8 +6,8 @@ import sys
 
 from pydantic import Field
 
-from consumer.replay import Replayer, Selection
 from voicelens import topics
+from voicelens.consumer.replay import Replayer, Selection
 from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
 
 __all__ = ["ReplayCommand"]

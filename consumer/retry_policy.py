@@ -25,7 +25,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from consumer.exceptions import RetriableDeliveryError
+from voicelens.consumer.exceptions import RetriableDeliveryError
 
 __all__ = ["RetryPolicy", "is_retriable_status", "parse_retry_after"]
 

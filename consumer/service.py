@@ -26,20 +26,20 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
-from consumer.async_producer import AsyncProducer
-from consumer.attempts import DeliveryAttempts
-from consumer.offset_tracker import OffsetTracker
-from consumer.outcomes import Outcome, dead_letter_headers, delivery_event
-from consumer.partition import PartitionState
-from consumer.rate_limiter import TokenBucket
-from consumer.retry_policy import RetryPolicy
-from consumer.webhook import WebhookClient
-from schemas.codec import ConversationCodec, DeliveryEventCodec
-from schemas.exceptions import DecodeError
 from voicelens import metrics
+from voicelens.consumer.async_producer import AsyncProducer
+from voicelens.consumer.attempts import DeliveryAttempts
+from voicelens.consumer.offset_tracker import OffsetTracker
+from voicelens.consumer.outcomes import Outcome, dead_letter_headers, delivery_event
+from voicelens.consumer.partition import PartitionState
+from voicelens.consumer.rate_limiter import TokenBucket
+from voicelens.consumer.retry_policy import RetryPolicy
+from voicelens.consumer.webhook import WebhookClient
 from voicelens.health import BrokerHealth
 from voicelens.kafka.configuration import consumer_config
 from voicelens.kafka.exceptions import KafkaClientError, kafka_error, wrap_kafka_error
+from voicelens.schemas.codec import ConversationCodec, DeliveryEventCodec
+from voicelens.schemas.exceptions import DecodeError
 from voicelens.settings import KafkaSettings
 
 __all__ = ["DeliveryConfig", "DeliveryService", "RunStats"]

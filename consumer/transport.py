@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import httptools
 
-from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
+from voicelens.consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
 
 __all__ = ["AiohttpTransport", "HttpAnswer", "PooledTransport", "WebhookTransport"]
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Literal, assert_never
 from urllib.parse import urlsplit
 
-from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
-from consumer.retry_policy import is_retriable_status, parse_retry_after
-from consumer.signing import WebhookSigner
-from consumer.transport import AiohttpTransport, PooledTransport, WebhookTransport
 from voicelens import __version__
+from voicelens.consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
+from voicelens.consumer.retry_policy import is_retriable_status, parse_retry_after
+from voicelens.consumer.signing import WebhookSigner
+from voicelens.consumer.transport import AiohttpTransport, PooledTransport, WebhookTransport
 
 __all__ = ["USER_AGENT", "HttpClient", "WebhookClient", "open_transport", "uses_proxy"]
 

@@ -13,8 +13,8 @@ from typing import Any, BinaryIO, Literal
 import orjson
 from rich.progress import Progress
 
-from producer.generator import Dataset
-from producer.manifest import ManifestBuilder
+from voicelens.producer.generator import Dataset
+from voicelens.producer.manifest import ManifestBuilder
 
 __all__ = ["file_name", "write_dataset"]
 

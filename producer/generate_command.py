@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from producer.files import write_dataset
-from producer.generator import Dataset, GeneratorOptions
+from voicelens.producer.files import write_dataset
+from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.settings import BASE_CONFIG
 
 __all__ = ["GenerateCommand"]

@@ -23,10 +23,10 @@ import orjson
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
-from producer.profile import Profile, load_profile
-from producer.rng import seed_key, uniforms, words
-from producer.timeline import Timeline, calibrate_weights, period_cdfs
-from producer.vcp import PayloadBuilder
+from voicelens.producer.profile import Profile, load_profile
+from voicelens.producer.rng import seed_key, uniforms, words
+from voicelens.producer.timeline import Timeline, calibrate_weights, period_cdfs
+from voicelens.producer.vcp import PayloadBuilder
 from voicelens.settings import BASE_CONFIG
 
 __all__ = ["GENERATOR_VERSION", "Dataset", "GeneratorOptions"]

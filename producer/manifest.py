@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from producer.generator import Dataset
+from voicelens.producer.generator import Dataset
 
 __all__ = ["ManifestBuilder"]
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from producer.generator import Dataset
-from schemas.codec import ConversationCodec, ConversationEnvelope
+from voicelens.producer.generator import Dataset
+from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope
 
 __all__ = ["EncodedBlock", "ParallelEncoder"]
 

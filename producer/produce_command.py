@@ -11,12 +11,12 @@ from pathlib import Path
 from pydantic import Field
 from rich.progress import Progress
 
-from producer.generator import Dataset, GeneratorOptions
-from producer.publisher import Publisher, PublishResult
-from producer.sources import DirectorySource, GeneratedSource, Source
 from voicelens import topics
 from voicelens.exceptions import ConfigError
 from voicelens.health import MetricsServer
+from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.producer.publisher import Publisher, PublishResult
+from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
 from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
 
 __all__ = ["ProduceCommand"]

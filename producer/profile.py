@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from producer.exceptions import ProfileError
+from voicelens.producer.exceptions import ProfileError
 
 __all__ = [
     "DEFAULT_PROFILE",

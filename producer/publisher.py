@@ -17,17 +17,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from producer.exceptions import PublishError
-from producer.manifest import ManifestBuilder
-from producer.parallel import ParallelEncoder
-from producer.resume import progress_key, read_progress
-from producer.sources import DirectorySource, GeneratedSource, ManifestTracker, Source
-from schemas.codec import ConversationCodec, ConversationEnvelope, DatasetEventCodec
-from schemas.exceptions import EncodeError
 from voicelens import metrics
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.kafka.transactional import TransactionalProducer
+from voicelens.producer.exceptions import PublishError
+from voicelens.producer.manifest import ManifestBuilder
+from voicelens.producer.parallel import ParallelEncoder
+from voicelens.producer.resume import progress_key, read_progress
+from voicelens.producer.sources import DirectorySource, GeneratedSource, ManifestTracker, Source
+from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope, DatasetEventCodec
+from voicelens.schemas.exceptions import EncodeError
 from voicelens.settings import KafkaSettings
 
 __all__ = ["PublishResult", "Publisher"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
-from schemas.codec import DatasetEventCodec
 from voicelens.kafka.reader import read_topic
+from voicelens.schemas.codec import DatasetEventCodec
 from voicelens.settings import KafkaSettings
 
 __all__ = ["progress_key", "read_progress"]

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from producer.generator import GENERATOR_VERSION, Dataset
-from producer.manifest import ManifestBuilder
+from voicelens.producer.generator import GENERATOR_VERSION, Dataset
+from voicelens.producer.manifest import ManifestBuilder
 
 __all__ = ["DirectorySource", "GeneratedSource", "ManifestTracker", "Source"]
 

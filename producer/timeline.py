@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from producer.profile import PERIODS, Profile
+from voicelens.producer.profile import PERIODS, Profile
 
 __all__ = ["Timeline", "calibrate_weights", "period_cdfs"]
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from producer.profile import Profile
+from voicelens.producer.profile import Profile
 
 __all__ = ["PayloadBuilder", "format_timestamp"]
 

@@ -15,13 +15,14 @@ from typing import Any
 import orjson
 from pydantic import Field
 
-from producer.exceptions import ProfileError
-from producer.profile import Profile, load_profile
-from report.delivery import delivery_stats
-from report.markdown import render
-from report.quality import QualityResult, assess, grade
-from report.sources import Loaded, TopicNames, from_directory, from_topics
 from voicelens import topics
+from voicelens.producer.exceptions import ProfileError
+from voicelens.producer.profile import Profile, load_profile
+from voicelens.report.delivery import delivery_stats
+from voicelens.report.exceptions import MissingExtraError
+from voicelens.report.markdown import render
+from voicelens.report.quality import QualityResult, assess, grade
+from voicelens.report.sources import Loaded, TopicNames, from_directory, from_topics
 from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
 
 __all__ = ["ReportCommand", "build_summary"]
@@ -58,6 +59,7 @@ class ReportCommand(KafkaSettings):
 
     def cli_cmd(self) -> None:
         """Write the reports; exit 1 when the score is under --fail-under."""
+        _require_report_extra()
         if self.from_dir is not None:
             loaded = from_directory(self.from_dir)
         else:
@@ -82,7 +84,7 @@ class ReportCommand(KafkaSettings):
             for e in loaded.events or []
             if e["outcome"] == "delivered" and e["call_id"] is not None
         ]
-        from report.charts import write_charts  # matplotlib: only when a report runs
+        from voicelens.report.charts import write_charts  # matplotlib: only when a report runs
 
         charts = write_charts(
             self.out, result.facts, latencies, delivery["latency_ms"] if delivery else None
@@ -167,3 +169,15 @@ def build_summary(
 
 def _write(path: Path, doc: Any) -> None:
     path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+
+
+def _require_report_extra() -> None:
+    """Fail before reading a topic when scipy or matplotlib is missing, naming the fix."""
+    import importlib.util
+
+    missing = [m for m in ("scipy", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(
+            f"voicelens report needs {' and '.join(missing)}: "
+            "install the report extra with pip install 'voicelens[report]'"
+        )

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from producer.profile import Profile
-from producer.timeline import HOUR, Timeline
+from voicelens.producer.profile import Profile
+from voicelens.producer.timeline import HOUR, Timeline
 
 __all__ = [
     "ALPHA",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from report.quality import QualityResult
+from voicelens.report.quality import QualityResult
 
 __all__ = ["render"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from producer.profile import Profile
-from report.distribution import (
+from voicelens.producer.profile import Profile
+from voicelens.report.distribution import (
     WEEKDAYS,
     Fit,
     expected_time_shares,
@@ -25,8 +25,8 @@ from report.distribution import (
     local_time,
     window_of,
 )
-from report.pii import find_pii
-from report.vcp_validation import validate
+from voicelens.report.pii import find_pii
+from voicelens.report.vcp_validation import validate
 
 __all__ = ["WEIGHTS", "Check", "QualityResult", "assess", "grade"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from report.exceptions import ReportError
 from voicelens.kafka.reader import read_topic
+from voicelens.report.exceptions import ReportError
 
 __all__ = ["read_directory", "read_topic"]
 

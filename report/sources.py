@@ -15,11 +15,11 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from consumer.outcomes import DLQ_HEADER_PREFIX
-from report.exceptions import DatasetNotFoundError, ReportError
-from report.readers import read_directory, read_topic
-from schemas.codec import ConversationCodec, DatasetEventCodec, DeliveryEventCodec
-from schemas.exceptions import DecodeError
+from voicelens.consumer.outcomes import DLQ_HEADER_PREFIX
+from voicelens.report.exceptions import DatasetNotFoundError, ReportError
+from voicelens.report.readers import read_directory, read_topic
+from voicelens.schemas.codec import ConversationCodec, DatasetEventCodec, DeliveryEventCodec
+from voicelens.schemas.exceptions import DecodeError
 from voicelens.settings import KafkaSettings
 
 __all__ = ["Loaded", "TopicNames", "from_directory", "from_topics"]

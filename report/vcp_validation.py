@@ -1,7 +1,8 @@
 """VCP 0.3 validity of one conversation: shape, types, ranges and internal consistency.
 
-Written against ../shared/VCP-0.3.md. The shape is a set of strict pydantic models (no type
-coercion, no unknown keys except inside ``custom``), so every problem names the field's path;
+Written against the VCP 0.3 contract (GTM mode; our extensions live in ``custom``). The shape is
+a set of strict pydantic models (no type coercion, no unknown keys except inside ``custom``),
+so every problem names the field's path;
 the consistency rules (times, metrics, criteria) run once the shape is right. ``validate``
 returns the problems found (empty = valid), so a report can say what is wrong with which record.
 """

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 from fastavro import schemaless_reader, schemaless_writer
 
-from schemas.exceptions import DecodeError, EncodeError
-from schemas.fingerprint import MARKER
-from schemas.registry import SchemaSet, load
+from voicelens.schemas.exceptions import DecodeError, EncodeError
+from voicelens.schemas.fingerprint import MARKER
+from voicelens.schemas.registry import SchemaSet, load
 
 __all__ = [
     "ConversationCodec",

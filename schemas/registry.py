@@ -14,7 +14,7 @@ from typing import Any
 
 from fastavro import parse_schema
 
-from schemas.fingerprint import fingerprint_bytes
+from voicelens.schemas.fingerprint import fingerprint_bytes
 
 __all__ = ["SCHEMA_DIR", "SchemaSet", "load"]
 

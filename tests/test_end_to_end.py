@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from delivery_support import Sink, start_sink, stop_sink
 
-from producer.generator import Dataset, GeneratorOptions
 from voicelens.kafka import TopicAdmin
+from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.settings import KafkaSettings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -9,13 +9,9 @@ from types import ModuleType
 
 import pytest
 
-import consumer
-import producer
-import report
-import schemas
 import voicelens
 
-PACKAGES: list[ModuleType] = [voicelens, producer, consumer, schemas, report]
+PACKAGES: list[ModuleType] = [voicelens]
 
 
 def _modules() -> list[str]:

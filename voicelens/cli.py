@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsError
 
-from consumer.deliver_command import DeliverCommand
-from consumer.replay_command import ReplayCommand
-from producer.generate_command import GenerateCommand
-from producer.produce_command import ProduceCommand
-from report.command import ReportCommand
 from voicelens import __version__
+from voicelens.consumer.deliver_command import DeliverCommand
+from voicelens.consumer.replay_command import ReplayCommand
 from voicelens.exceptions import VoicelensError
 from voicelens.logs import configure_logging
+from voicelens.producer.generate_command import GenerateCommand
+from voicelens.producer.produce_command import ProduceCommand
+from voicelens.report.command import ReportCommand
 from voicelens.sink.command import SinkCommand
 
 __all__ = ["VoicelensCli", "main"]

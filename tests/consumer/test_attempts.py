@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from consumer.attempts import DeliveryAttempts
-from consumer.exceptions import RetriableDeliveryError
-from consumer.outcomes import Outcome
-from consumer.rate_limiter import TokenBucket
-from consumer.retry_policy import RetryPolicy
-from consumer.transport import HttpAnswer
-from consumer.webhook import WebhookClient
+from voicelens.consumer.attempts import DeliveryAttempts
+from voicelens.consumer.exceptions import RetriableDeliveryError
+from voicelens.consumer.outcomes import Outcome
+from voicelens.consumer.rate_limiter import TokenBucket
+from voicelens.consumer.retry_policy import RetryPolicy
+from voicelens.consumer.transport import HttpAnswer
+from voicelens.consumer.webhook import WebhookClient
 
 FAST = RetryPolicy(max_attempts=4, base=0.001, cap=0.002, retry_after_cap=0.01)
 

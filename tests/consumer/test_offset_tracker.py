@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.offset_tracker import OffsetTracker
+from voicelens.consumer.offset_tracker import OffsetTracker
 
 
 def test_out_of_order_completion_commits_only_the_contiguous_prefix() -> None:

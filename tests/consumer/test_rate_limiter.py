@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumer.rate_limiter import TokenBucket
+from voicelens.consumer.rate_limiter import TokenBucket
 
 
 class FakeClock:

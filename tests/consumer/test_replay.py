@@ -20,8 +20,8 @@ from delivery_support import (
     produce_conversations,
 )
 
-from consumer.outcomes import DLQ_HEADER_PREFIX
-from consumer.replay import REPLAYED_FROM_HEADER, Selection, replayed_headers
+from voicelens.consumer.outcomes import DLQ_HEADER_PREFIX
+from voicelens.consumer.replay import REPLAYED_FROM_HEADER, Selection, replayed_headers
 from voicelens.kafka import KafkaProducer, TopicAdmin, read_topic
 from voicelens.settings import KafkaSettings
 

@@ -6,8 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consumer.exceptions import DeliveryError, PermanentDeliveryError, RetriableDeliveryError
-from consumer.retry_policy import RetryPolicy, is_retriable_status, parse_retry_after
+from voicelens.consumer.exceptions import (
+    DeliveryError,
+    PermanentDeliveryError,
+    RetriableDeliveryError,
+)
+from voicelens.consumer.retry_policy import RetryPolicy, is_retriable_status, parse_retry_after
 
 
 @pytest.mark.parametrize(

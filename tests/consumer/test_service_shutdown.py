@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from consumer.service import DeliveryConfig, DeliveryService
+from voicelens.consumer.service import DeliveryConfig, DeliveryService
 from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.settings import KafkaSettings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumer.signing import WebhookSigner
+from voicelens.consumer.signing import WebhookSigner
 from voicelens.exceptions import ConfigError
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -18,9 +18,14 @@ from pathlib import Path
 import pytest
 from delivery_support import Sink, free_port
 
-from consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
-from consumer.transport import AiohttpTransport, HttpAnswer, PooledTransport, WebhookTransport
-from consumer.webhook import USER_AGENT, open_transport, uses_proxy
+from voicelens.consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
+from voicelens.consumer.transport import (
+    AiohttpTransport,
+    HttpAnswer,
+    PooledTransport,
+    WebhookTransport,
+)
+from voicelens.consumer.webhook import USER_AGENT, open_transport, uses_proxy
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 SECRET_PATH = "/hooks/tok_SECRET123?key=SECRET456"

@@ -42,12 +42,12 @@ from deploy_support import (
 )
 from pydantic_settings import BaseSettings
 
-from consumer.deliver_command import DeliverCommand
-from producer.produce_command import ProduceCommand
-from producer.publisher import DATASETS_PARTITIONS
-from report.command import ReportCommand
 from voicelens import topics
+from voicelens.consumer.deliver_command import DeliverCommand
 from voicelens.kafka import TopicAdmin
+from voicelens.producer.produce_command import ProduceCommand
+from voicelens.producer.publisher import DATASETS_PARTITIONS
+from voicelens.report.command import ReportCommand
 from voicelens.settings import KafkaSettings
 from voicelens.sink.command import SinkCommand
 

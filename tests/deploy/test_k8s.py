@@ -43,10 +43,10 @@ from deploy_support import (
 )
 from pydantic_settings import BaseSettings
 
-from consumer.deliver_command import DeliverCommand
-from producer.produce_command import ProduceCommand
-from report.command import ReportCommand
+from voicelens.consumer.deliver_command import DeliverCommand
 from voicelens.kafka import TopicAdmin
+from voicelens.producer.produce_command import ProduceCommand
+from voicelens.report.command import ReportCommand
 from voicelens.settings import KafkaSettings
 
 BASE = REPO / "deploy/k8s/base"

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from producer.generator import Dataset, GeneratorOptions
-from report.readers import read_topic
-from schemas.codec import ConversationCodec, ConversationEnvelope, DeliveryEventCodec
 from voicelens.kafka import KafkaProducer
+from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.report.readers import read_topic
+from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope, DeliveryEventCodec
 from voicelens.settings import KafkaSettings
 
 SECRET_PATH = "/vcp-webhook/a/acme/s/SuperSecretToken123"

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producer.generator import Dataset, GeneratorOptions
-from producer.profile import load_profile
-from report.pii import find_pii
-from report.vcp_validation import validate
+from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.producer.profile import load_profile
+from voicelens.report.pii import find_pii
+from voicelens.report.vcp_validation import validate
 
 END = "2026-11-01T00:00:00Z"
 

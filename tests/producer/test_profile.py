@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from producer.exceptions import ProfileError
-from producer.profile import DEFAULT_PROFILE, load_profile
+from voicelens.producer.exceptions import ProfileError
+from voicelens.producer.profile import DEFAULT_PROFILE, load_profile
 
 
 def test_default_profile_matches_the_documented_catalogue() -> None:

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from producer.generator import Dataset, GeneratorOptions
-from producer.publisher import Publisher
-from producer.sources import GeneratedSource
-from report.readers import read_topic
-from schemas.codec import ConversationCodec, DatasetEventCodec
 from voicelens.kafka import TopicAdmin
+from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.producer.publisher import Publisher
+from voicelens.producer.sources import GeneratedSource
+from voicelens.report.readers import read_topic
+from voicelens.schemas.codec import ConversationCodec, DatasetEventCodec
 from voicelens.settings import KafkaSettings
 
 pytestmark = pytest.mark.kafka
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vcp-0.3-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "vcp-0.3-examples"
 codec = ConversationCodec()
 
 

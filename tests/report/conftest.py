@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
-from producer.generator import Dataset, GeneratorOptions
-from producer.profile import Profile, load_profile
-from producer.sources import GeneratedSource
+from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.producer.profile import Profile, load_profile
+from voicelens.producer.sources import GeneratedSource
 
 END = "2026-11-01T00:00:00Z"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumer.outcomes import Outcome, delivery_event
-from report.delivery import delivery_stats, scrub
+from voicelens.consumer.outcomes import Outcome, delivery_event
+from voicelens.report.delivery import delivery_stats, scrub
 
 SECRET = "/vcp-webhook/a/acme/s/SuperSecretToken123"
 _clock = iter(range(1_000_000, 10**9, 1000))

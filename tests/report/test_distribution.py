@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from producer.profile import Profile
-from report.distribution import ALPHA, expected_time_shares, goodness_of_fit
+from voicelens.producer.profile import Profile
+from voicelens.report.distribution import ALPHA, expected_time_shares, goodness_of_fit
 
 
 def _mix(conversations: list[dict[str, Any]]) -> Counter[str]:

@@ -11,12 +11,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from producer.files import write_dataset
-from producer.generator import Dataset, GeneratorOptions
-from report.command import ReportCommand
-from report.exceptions import ReportError
-from report.readers import read_directory
-from report.sources import from_directory
+from voicelens.producer.files import write_dataset
+from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.report.command import ReportCommand
+from voicelens.report.exceptions import ReportError
+from voicelens.report.readers import read_directory
+from voicelens.report.sources import from_directory
 
 END = "2026-11-01T00:00:00Z"
 

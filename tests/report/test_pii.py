@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from report.pii import find_pii, luhn_valid
+from voicelens.report.pii import find_pii, luhn_valid
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vcp-0.3-examples"
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "vcp-0.3-examples"
 
 
 def _record(text: str) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from producer.profile import Profile
-from report.quality import WEIGHTS, assess, grade
+from voicelens.producer.profile import Profile
+from voicelens.report.quality import WEIGHTS, assess, grade
 
 Data = tuple[list[dict[str, Any]], dict[str, Any]]
 _TS = "%Y-%m-%dT%H:%M:%S.000Z"
@@ -169,7 +169,7 @@ def test_grade(score: float, letter: str) -> None:
 
 
 def test_the_users_reference_examples_pass_the_per_record_checks(profile: Profile) -> None:
-    reference = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vcp-0.3-examples"
+    reference = Path(__file__).resolve().parents[1] / "fixtures" / "vcp-0.3-examples"
     docs = [json.loads(p.read_text()) for p in sorted(reference.glob("*.json"))]
     checks = {c.name: c for c in assess(docs, None, profile).checks}
     for name in ("vcp_validity", "ranges_per_scenario", "hvac_relevance", "pii_free"):

@@ -24,15 +24,15 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from delivery_support import SECRET_PATH, deliver_cmd, start_sink, stop_sink
 
-from producer.generate_command import GenerateCommand
-from producer.generator import GENERATOR_VERSION, Dataset, GeneratorOptions
-from producer.sources import GeneratedSource
-from report.command import ReportCommand
-from report.exceptions import DatasetNotFoundError
-from report.quality import WEIGHTS
-from report.sources import TopicNames, from_topics
-from schemas.codec import ConversationCodec, ConversationEnvelope
 from voicelens.kafka import KafkaProducer, TopicAdmin
+from voicelens.producer.generate_command import GenerateCommand
+from voicelens.producer.generator import GENERATOR_VERSION, Dataset, GeneratorOptions
+from voicelens.producer.sources import GeneratedSource
+from voicelens.report.command import ReportCommand
+from voicelens.report.exceptions import DatasetNotFoundError
+from voicelens.report.quality import WEIGHTS
+from voicelens.report.sources import TopicNames, from_topics
+from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope
 from voicelens.settings import KafkaSettings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

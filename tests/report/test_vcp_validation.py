@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from producer.generator import Dataset, GeneratorOptions
-from report.vcp_validation import validate
+from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.report.vcp_validation import validate
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vcp-0.3-examples"
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "vcp-0.3-examples"
 EXAMPLES = sorted(REFERENCE.glob("*.json"))
 
 

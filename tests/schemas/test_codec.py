@@ -11,18 +11,18 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producer.generator import Dataset, GeneratorOptions
-from schemas.codec import (
+from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.schemas.codec import (
     ConversationCodec,
     ConversationEnvelope,
     DatasetEventCodec,
     DeliveryEventCodec,
 )
-from schemas.exceptions import DecodeError, EncodeError
-from schemas.fingerprint import MARKER, crc64_avro, fingerprint_bytes
-from schemas.registry import SCHEMA_DIR
+from voicelens.schemas.exceptions import DecodeError, EncodeError
+from voicelens.schemas.fingerprint import MARKER, crc64_avro, fingerprint_bytes
+from voicelens.schemas.registry import SCHEMA_DIR
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vcp-0.3-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "vcp-0.3-examples"
 ENV = ConversationEnvelope("ev-1", "ds-1", 7, 1_700_000_000_123, "gen/1")
 codec = ConversationCodec()
 

@@ -12,9 +12,9 @@ import json
 import pytest
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from schemas.codec import ConversationCodec, ConversationEnvelope
-from schemas.fingerprint import MARKER, fingerprint_bytes
-from schemas.registry import SCHEMA_DIR
+from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope
+from voicelens.schemas.fingerprint import MARKER, fingerprint_bytes
+from voicelens.schemas.registry import SCHEMA_DIR
 
 KINDS = ("conversation", "delivery", "dataset")
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import voicelens
 
 
 def test_the_cli_loads_without_scipy_or_matplotlib() -> None:
@@ -17,3 +20,30 @@ def test_the_cli_loads_without_scipy_or_matplotlib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_report_without_the_report_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    # sys.modules[name] = None is how Python marks a module as not importable.
+    code = (
+        "import sys; sys.modules['scipy'] = None; from voicelens.cli import main; "
+        f"main(['report', '--from-dir', {str(tmp_path)!r}, '--out', {str(tmp_path / 'r')!r}])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert out.returncode == 2, out.stderr
+    assert "pip install 'voicelens[report]'" in out.stderr
+    assert "scipy" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_version() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "voicelens", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert out.stdout.strip() == f"voicelens {voicelens.__version__}"

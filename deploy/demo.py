@@ -9,6 +9,12 @@ Environment: ``DEMO_COUNT`` (1800), ``DEMO_DAYS`` (60), ``DEMO_SEED`` (42), ``DE
 ``DEMO_PARTITIONS`` (6), ``DEMO_MAX_RPS`` (200: the webhook's budget; about 9 s of traffic, so the
 group's rebalance spreads the partitions over both consumers and the summary shows the budget
 held; 10 rehearses the customer's real budget in 3 minutes), ``KAFKA_PORT`` (9092).
+
+The broker: the one this checkout started, else whatever Kafka broker answers at
+``VOICELENS_BOOTSTRAP_SERVERS`` (default ``127.0.0.1:$KAFKA_PORT``), else one the demo starts
+itself, on a free port when the default one is taken by something that is not Kafka. It says
+which in one line. This is repository tooling (``make demo``), not part of the installed package:
+it finds ``deploy/kafka/kafka.sh`` beside itself.
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 console = Console(stderr=True)
 
 
+class DemoError(Exception):
+    """A stage of the demo failed; the message says which, and main prints it in one line."""
+
+
 def _voicelens(*args: str) -> list[str]:
     return [sys.executable, "-m", "voicelens", *args]
 
@@ -48,20 +58,66 @@ def _free_port() -> int:
 
 
 def _broker_running(env: dict[str, str]) -> bool:
-    return subprocess.run([str(KAFKA_SH), "status"], env=env, check=False).returncode == 0
+    return (
+        subprocess.run(
+            [str(KAFKA_SH), "status"], env=env, check=False, stderr=subprocess.DEVNULL
+        ).returncode
+        == 0
+    )
+
+
+def _kafka_answers(bootstrap: str) -> bool:
+    """True when a Kafka broker answers a metadata request at ``bootstrap``."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        return bool(admin.list_topics(timeout=5).brokers)
+    except KafkaException:
+        return False
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
 
 
 @contextlib.contextmanager
 def _kafka(env: dict[str, str]) -> Iterator[None]:
-    started = False
-    if not _broker_running(env):
-        subprocess.run([str(KAFKA_SH), "up"], env=env, check=True)
-        started = True
+    """Use a broker that answers, or start one (on a free port if the default one is taken)."""
+    bootstrap = env["VOICELENS_BOOTSTRAP_SERVERS"]
+    if _broker_running(env):
+        console.print(f"demo: using this checkout's broker at {bootstrap}")
+        yield
+        return
+    if _kafka_answers(bootstrap):
+        console.print(f"demo: using the Kafka broker that answers at {bootstrap}")
+        yield
+        return
+    if "VOICELENS_BOOTSTRAP_SERVERS" in os.environ:
+        msg = f"no Kafka broker answers at VOICELENS_BOOTSTRAP_SERVERS={bootstrap}"
+        raise DemoError(msg)
+    port = int(env["KAFKA_PORT"])
+    if _port_open("127.0.0.1", port):
+        taken, port = port, _free_port()
+        env["KAFKA_PORT"] = str(port)
+        env["KAFKA_CONTROLLER_PORT"] = str(_free_port())
+        env["VOICELENS_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{port}"
+        console.print(
+            f"demo: 127.0.0.1:{taken} is taken by something "
+            f"that is not a Kafka broker; starting a broker of its own on 127.0.0.1:{port}"
+        )
+    else:
+        console.print(f"demo: starting a local broker on 127.0.0.1:{port}")
+    if subprocess.run([str(KAFKA_SH), "up"], env=env, check=False).returncode != 0:
+        msg = f"the local broker did not start on 127.0.0.1:{port} (see the lines above)"
+        raise DemoError(msg)
     try:
         yield
     finally:
-        if started:
-            subprocess.run([str(KAFKA_SH), "down"], env=env, check=False)
+        subprocess.run([str(KAFKA_SH), "down"], env=env, check=False)
 
 
 def _get_json(url: str) -> dict[str, Any]:
@@ -83,7 +139,7 @@ def _sink(port: int, env: dict[str, str]) -> Iterator[str]:
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     msg = "the local sink did not start"
-                    raise RuntimeError(msg) from None
+                    raise DemoError(msg) from None
                 time.sleep(0.2)
         yield base
     finally:
@@ -98,7 +154,7 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
     result = subprocess.run(args, env=env, check=False)
     if result.returncode != 0:
         msg = f"{what} failed with exit code {result.returncode}"
-        raise RuntimeError(msg)
+        raise DemoError(msg)
 
 
 def _report(topic: str, deliveries: str, out: Path, env: dict[str, str]) -> int:
@@ -109,9 +165,19 @@ def _report(topic: str, deliveries: str, out: Path, env: dict[str, str]) -> int:
 
 
 def main() -> None:
-    """Run the demo; exit non-zero if any stage fails or anything is missing at the webhook."""
+    """Run the demo; exit non-zero, with one line saying why, if any stage fails."""
+    try:
+        _demo()
+    except DemoError as exc:
+        console.print(f"[red]demo: {exc}[/red]")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _demo() -> None:
     env = dict(os.environ)
-    port = env.get("KAFKA_PORT", "9092")
+    port = env.setdefault("KAFKA_PORT", "9092")
     env.setdefault("VOICELENS_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
     count = int(env.get("DEMO_COUNT", "1800"))
     days = env.get("DEMO_DAYS", "60")
@@ -123,7 +189,7 @@ def main() -> None:
     topic = f"demo.{run_id}.conversations"
     deliveries = f"demo.{run_id}.deliveries"
     group = f"demo.{run_id}.webhook"
-    out = ROOT / "out" / f"demo-{run_id}"
+    out = Path(env.get("DEMO_OUT", str(ROOT / "out"))) / f"demo-{run_id}"
 
     with _kafka(env), _sink(_free_port(), env) as sink:
         # The path stands in for a customer's secret token: it must never show up in output.
@@ -174,7 +240,7 @@ def main() -> None:
         stats = _get_json(f"{sink}/stats")
         if any(codes):
             msg = f"a deliver process failed (exit codes {codes})"
-            raise RuntimeError(msg)
+            raise DemoError(msg)
         report_rc = _report(topic, deliveries, out, env)
 
     delivered = int(stats.get("unique_call_ids", stats.get("accepted", 0)))
