@@ -13,7 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from voicelens import metrics
-from voicelens.consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
+from voicelens.consumer.exceptions import (
+    DeliveryError,
+    DeliveryTimeoutError,
+    PermanentDeliveryError,
+    RetriableDeliveryError,
+)
 from voicelens.consumer.outcomes import Outcome
 from voicelens.consumer.rate_limiter import TokenBucket
 from voicelens.consumer.retry_policy import RetryPolicy
@@ -56,7 +61,7 @@ class DeliveryAttempts:
             try:
                 status = await self._client.post(body, webhook_id)
             except RetriableDeliveryError as exc:
-                timeout = "timed out" in exc.reason
+                timeout = isinstance(exc, DeliveryTimeoutError)
                 _attempt_metrics("retriable", exc.status, sent, timeout=timeout)
                 raise
             except PermanentDeliveryError as exc:
@@ -70,14 +75,12 @@ class DeliveryAttempts:
                 status = await attempt()
             except RetriableDeliveryError as first:
                 status = await self._retry(limiter, attempt, first, time.monotonic() - start)
-        except PermanentDeliveryError as exc:
+        except DeliveryError as exc:
+            # Permanent, or retriable with the budget spent: the class names the reason.
             now = int(time.time() * 1000)
-            reason = f"rejected: {exc.reason}"
-            return Outcome(False, exc.status, attempts, reason, first_ms, now, now)
-        except RetriableDeliveryError as exc:
-            now = int(time.time() * 1000)
-            reason = f"retries exhausted: {exc.reason}"
-            return Outcome(False, exc.status, attempts, reason, first_ms, now, now)
+            return Outcome(
+                False, exc.status, attempts, exc.dead_letter_reason, first_ms, now, now, exc.detail
+            )
         now = int(time.time() * 1000)
         return Outcome(True, status, attempts, None, first_ms, now, now)
 

@@ -1,30 +1,32 @@
 """What a finished record leaves behind: a delivery event, and for dead letters a DLQ record.
 
-The DLQ record is the original record — same key, value and headers — plus ``voicelens-dlq-*``
-headers saying why, so ``voicelens replay`` can put it back exactly as it was.
+The contracts themselves (the reason enum, the DLQ headers, the event's fields) live in
+``voicelens.schemas.dead_letters`` and ``voicelens.schemas.delivery_event``; this module fills
+them from one record's :class:`Outcome`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from voicelens.schemas.dead_letters import DLQ_HEADER_PREFIX, DeadLetterFacts, DeadLetterReason
+from voicelens.schemas.delivery_event import DeliveryEventRecord, DeliveryOutcome
 
 __all__ = ["DLQ_HEADER_PREFIX", "Outcome", "dead_letter_headers", "delivery_event"]
-
-DLQ_HEADER_PREFIX = "voicelens-dlq-"
 
 
 @dataclass
 class Outcome:
-    """How one record finished."""
+    """How one record finished: ``reason`` is None exactly when it was delivered."""
 
     delivered: bool
     status: int | None
     attempts: int
-    reason: str | None
+    reason: DeadLetterReason | None
     first_attempt_ms: int
     last_attempt_ms: int
     finished_ms: int
+    detail: str = ""
 
 
 def dead_letter_headers(
@@ -35,19 +37,18 @@ def dead_letter_headers(
     offset: int,
 ) -> list[tuple[str, bytes]]:
     """Original headers plus the dead-letter facts."""
-    headers = list(original or [])
-    facts = {
-        "reason": outcome.reason or "unknown",
-        "last-status": "" if outcome.status is None else str(outcome.status),
-        "attempts": str(outcome.attempts),
-        "first-attempt-ms": str(outcome.first_attempt_ms),
-        "last-attempt-ms": str(outcome.last_attempt_ms),
-        "source-topic": topic,
-        "source-partition": str(partition),
-        "source-offset": str(offset),
-    }
-    headers.extend((DLQ_HEADER_PREFIX + k, v.encode()) for k, v in facts.items())
-    return headers
+    facts = DeadLetterFacts(
+        reason=outcome.reason,
+        detail=outcome.detail,
+        last_status=outcome.status,
+        attempts=outcome.attempts,
+        first_attempt_ms=outcome.first_attempt_ms,
+        last_attempt_ms=outcome.last_attempt_ms,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+    )
+    return [*(original or []), *facts.headers()]
 
 
 def delivery_event(
@@ -62,17 +63,19 @@ def delivery_event(
     partition: int,
     offset: int,
     webhook: str,
-) -> dict[str, Any]:
+) -> DeliveryEventRecord:
     """The ``vcp.deliveries`` record of one finished record (webhook already redacted)."""
     return {
         "event_id": f"{topic}/{partition}/{offset}/{outcome.finished_ms}",
         "call_id": call_id,
         "dataset_id": dataset_id,
-        "outcome": "delivered" if outcome.delivered else "dead_lettered",
+        "outcome": (
+            DeliveryOutcome.DELIVERED if outcome.delivered else DeliveryOutcome.DEAD_LETTERED
+        ).value,
         "http_status": outcome.status,
         "attempts": outcome.attempts,
         "latency_ms": float(outcome.finished_ms - outcome.first_attempt_ms),
-        "reason": outcome.reason,
+        "reason": None if outcome.reason is None else outcome.reason.value,
         "consumer_id": consumer_id,
         "group": group,
         "topic": topic,

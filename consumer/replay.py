@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from voicelens.consumer.outcomes import DLQ_HEADER_PREFIX
 from voicelens.kafka import TopicAdmin
 from voicelens.kafka.configuration import consumer_config
 from voicelens.kafka.exceptions import wrap_kafka_error
 from voicelens.kafka.reader import READER_OVERRIDES, read_assigned
 from voicelens.kafka.transactional import TransactionalProducer
+from voicelens.schemas.dead_letters import DLQ_HEADER_PREFIX, DeadLetterFacts, DeadLetterReason
 from voicelens.settings import KafkaSettings
 
 __all__ = ["REPLAYED_FROM_HEADER", "ReplayResult", "Replayer", "Selection", "replayed_headers"]
@@ -31,22 +31,24 @@ log = logging.getLogger("voicelens.replay")
 
 #: Where a replayed record came from: ``<dlq topic>/<partition>/<offset>``.
 REPLAYED_FROM_HEADER = "voicelens-replayed-from"
-_REASON = DLQ_HEADER_PREFIX + "reason"
-_SOURCE_TOPIC = DLQ_HEADER_PREFIX + "source-topic"
 
 
 @dataclass(frozen=True)
 class Selection:
-    """Which dead letters to replay: all of them, unless reasons or call ids narrow it."""
+    """Which dead letters to replay: all of them, unless reasons, last HTTP statuses or call
+    ids narrow it (each given set must match)."""
 
-    reasons: tuple[str, ...] = ()
+    reasons: frozenset[DeadLetterReason] = frozenset()
     call_ids: frozenset[str] = frozenset()
+    statuses: frozenset[int] = frozenset()
 
-    def chooses(self, key: bytes | None, reason: str) -> bool:
-        """True when a record with this key and dead-letter reason is to be replayed."""
+    def chooses(self, key: bytes | None, facts: DeadLetterFacts) -> bool:
+        """True when a record with this key and these dead-letter facts is to be replayed."""
         if self.call_ids and (key or b"").decode(errors="replace") not in self.call_ids:
             return False
-        return not self.reasons or any(r.lower() in reason.lower() for r in self.reasons)
+        if self.statuses and facts.last_status not in self.statuses:
+            return False
+        return not self.reasons or facts.reason in self.reasons
 
 
 def replayed_headers(
@@ -134,17 +136,12 @@ class Replayer:
             positions[partition] = offset + 1
             result.examined += 1
             headers = msg.headers() or []
-            facts = {
-                k: (v or b"").decode(errors="replace")
-                for k, v in headers
-                if k in (_REASON, _SOURCE_TOPIC)
-            }
-            reason = facts.get(_REASON, "unknown")
-            if not self.selection.chooses(msg.key(), reason):
+            facts = DeadLetterFacts.from_headers(headers)
+            if not self.selection.chooses(msg.key(), facts):
                 continue
-            target = facts.get(_SOURCE_TOPIC) or self.default_target
+            target = facts.source_topic or self.default_target
             result.replayed += 1
-            result.by_reason[reason] += 1
+            result.by_reason["unknown" if facts.reason is None else facts.reason.value] += 1
             result.targets[target] += 1
             if producer is None:
                 continue

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from voicelens import topics
 from voicelens.consumer.replay import Replayer, Selection
+from voicelens.schemas.dead_letters import DeadLetterReason
 from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
 
 __all__ = ["ReplayCommand"]
@@ -30,10 +31,16 @@ class ReplayCommand(KafkaSettings):
         "back to the topic each one names (this one when a record names none)",
     )
     dlq_topic: TopicName | None = Field(None, description="dead-letter topic (default <topic>.dlq)")
-    reason: list[str] = Field(
+    reason: list[DeadLetterReason] = Field(
         default_factory=list,
-        description="replay only dead letters whose reason contains this text, e.g. "
-        "'retries exhausted' or 'HTTP 422' (repeat for any of several)",
+        description="replay only dead letters with this reason, one of "
+        + ", ".join(r.value for r in DeadLetterReason)
+        + " (repeat for any of several)",
+    )
+    status: list[int] = Field(
+        default_factory=list,
+        description="replay only dead letters whose last HTTP status was this, e.g. 422 "
+        "(repeatable)",
     )
     call_id: list[str] = Field(
         default_factory=list, description="replay only these call ids (repeatable)"
@@ -58,7 +65,9 @@ class ReplayCommand(KafkaSettings):
             dlq_topic=dlq,
             default_target=self.topic,
             group=self.group,
-            selection=Selection(tuple(self.reason), frozenset(self.call_id)),
+            selection=Selection(
+                frozenset(self.reason), frozenset(self.call_id), frozenset(self.status)
+            ),
             transaction_size=self.transaction_size,
             from_beginning=self.from_beginning,
             timeout=self.timeout,

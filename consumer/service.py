@@ -39,6 +39,7 @@ from voicelens.health import BrokerHealth
 from voicelens.kafka.configuration import consumer_config
 from voicelens.kafka.exceptions import KafkaClientError, kafka_error, wrap_kafka_error
 from voicelens.schemas.codec import ConversationCodec, DeliveryEventCodec
+from voicelens.schemas.dead_letters import DeadLetterReason
 from voicelens.schemas.exceptions import DecodeError
 from voicelens.settings import KafkaSettings
 
@@ -463,7 +464,10 @@ class DeliveryService:
             webhook_id = f"msg_{call_id}"
             body = orjson.dumps(conversation)
         except (DecodeError, KeyError, TypeError) as exc:
-            outcome = Outcome(False, None, 0, f"undecodable: {exc}", now_ms, now_ms, now_ms)
+            detail = f"{type(exc).__name__}: {exc}"
+            outcome = Outcome(
+                False, None, 0, DeadLetterReason.UNDECODABLE, now_ms, now_ms, now_ms, detail
+            )
         else:
             outcome = await self._attempts.deliver(body, webhook_id, state.limiter)
         # The webhook is done with this record: its request slot goes to the next one while
@@ -476,7 +480,7 @@ class DeliveryService:
                 msg.key(),
                 dead_letter_headers(msg.headers(), outcome, cfg.topic, partition, offset),
             )
-            metrics.DEAD_LETTERED.labels(metrics.dead_letter_reason(outcome.reason)).inc()
+            metrics.DEAD_LETTERED.labels(outcome.reason).inc()
         event = delivery_event(
             outcome=outcome,
             call_id=call_id,

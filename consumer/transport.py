@@ -24,7 +24,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import httptools
 
-from voicelens.consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
+from voicelens.consumer.exceptions import (
+    DeliveryTimeoutError,
+    RetriableDeliveryError,
+    UnsendableError,
+)
 
 __all__ = ["AiohttpTransport", "HttpAnswer", "PooledTransport", "WebhookTransport"]
 
@@ -56,8 +60,8 @@ class WebhookTransport(Protocol):
         ...
 
 
-def _timed_out(timeout: float, exc: BaseException) -> RetriableDeliveryError:
-    err = RetriableDeliveryError(f"timed out after {timeout:g} s")
+def _timed_out(timeout: float, exc: BaseException) -> DeliveryTimeoutError:
+    err = DeliveryTimeoutError(f"timed out after {timeout:g} s")
     err.__cause__ = exc
     return err
 
@@ -212,10 +216,15 @@ class PooledTransport:
             if not _FORBIDDEN.isdisjoint(value):
                 # A CR/LF from a record's data would inject headers: refuse the record.
                 msg = f"header {name} holds a line break or NUL"
-                raise PermanentDeliveryError(msg)
+                raise UnsendableError(msg)
             lines.append(f"{name}: {value}\r\n")
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
-        return self._head + "".join(lines).encode("latin-1") + body
+        try:
+            head = "".join(lines).encode("latin-1")
+        except UnicodeEncodeError as exc:
+            msg = "a header value is not Latin-1, which HTTP/1.1 cannot carry"
+            raise UnsendableError(msg) from exc
+        return self._head + head + body
 
     async def post(self, headers: Headers, body: bytes) -> HttpAnswer:
         """POST once over a pooled connection (a new one when none is idle)."""
@@ -304,7 +313,7 @@ class AiohttpTransport:
             raise _connection_error(exc) from exc
         except ValueError as exc:  # a header value aiohttp refuses (CR/LF)
             msg = f"invalid request header: {type(exc).__name__}"
-            raise PermanentDeliveryError(msg) from exc
+            raise UnsendableError(msg) from exc
 
     async def aclose(self) -> None:
         """Close the session and its connections."""

@@ -15,7 +15,11 @@ from typing import Literal, assert_never
 from urllib.parse import urlsplit
 
 from voicelens import __version__
-from voicelens.consumer.exceptions import PermanentDeliveryError, RetriableDeliveryError
+from voicelens.consumer.exceptions import (
+    PermanentDeliveryError,
+    RedirectError,
+    RetriableDeliveryError,
+)
 from voicelens.consumer.retry_policy import is_retriable_status, parse_retry_after
 from voicelens.consumer.signing import WebhookSigner
 from voicelens.consumer.transport import AiohttpTransport, PooledTransport, WebhookTransport
@@ -90,6 +94,8 @@ class WebhookClient:
         status = answer.status
         if 200 <= status < 300:
             return status
+        if 300 <= status < 400:
+            raise RedirectError(f"HTTP {status}", status=status)
         if is_retriable_status(status):
             retry_after = parse_retry_after(answer.retry_after)
             raise RetriableDeliveryError(f"HTTP {status}", status=status, retry_after=retry_after)

@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from voicelens.redaction import redact_url
+from voicelens.schemas.dead_letters import DeadLetterReason
+from voicelens.schemas.delivery_event import DeliveryOutcome
 
-__all__ = ["PERCENTILES", "delivery_stats", "scrub"]
+__all__ = ["PERCENTILES", "delivery_stats", "reason_label", "scrub"]
 
 PERCENTILES = (50, 90, 95, 99)
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
@@ -35,6 +37,16 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
 def scrub(text: str) -> str:
     """``text`` with every URL cut down to ``scheme://host/…``: nothing secret reaches a report."""
     return _URL.sub(lambda m: redact_url(m.group(0)), text)
+
+
+def reason_label(reason: object, status: object) -> str:
+    """How a report names a dead-letter reason: ``rejected (HTTP 422)``, ``timed_out``.
+
+    The reason is a ``DeadLetterReason`` value; anything else (a record from another writer) is
+    scrubbed of URLs, so nothing secret reaches a report.
+    """
+    name = scrub(str(reason)) if DeadLetterReason.parse(str(reason)) is None else str(reason)
+    return name if status in (None, "") else f"{name} (HTTP {status})"
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -62,7 +74,9 @@ def _dlq_summary(dlq: list[dict[str, Any]] | None, dead_events: int) -> dict[str
     return {
         "records": len(dlq),
         "undecodable": sum(1 for d in dlq if d.get("call_id") is None),
-        "reasons": dict(Counter(scrub(str(d.get("reason"))) for d in dlq).most_common()),
+        "reasons": dict(
+            Counter(reason_label(d.get("reason"), d.get("last_status")) for d in dlq).most_common()
+        ),
         # A crash between writing the dead letter and its event can leave one without the
         # other; the counts agreeing is what a clean run shows.
         "matches_delivery_events": len(dlq) == dead_events,
@@ -82,8 +96,8 @@ def delivery_stats(
     everything = _dedupe(events)
     undecodable = [e for e in everything if e["call_id"] is None]
     ours = [e for e in everything if e["call_id"] is not None]
-    delivered_events = [e for e in ours if e["outcome"] == "delivered"]
-    dead_events = [e for e in ours if e["outcome"] == "dead_lettered"]
+    delivered_events = [e for e in ours if e["outcome"] == DeliveryOutcome.DELIVERED]
+    dead_events = [e for e in ours if e["outcome"] == DeliveryOutcome.DEAD_LETTERED]
     delivered_ids = {e["call_id"] for e in delivered_events}
     dead_ids = {e["call_id"] for e in dead_events}
     per_destination = Counter((e["group"], e["call_id"]) for e in delivered_events)
@@ -93,7 +107,7 @@ def delivery_stats(
     for e in ours:
         g = groups.setdefault(e["group"], {"events": 0, "delivered": set(), "dead": set()})
         g["events"] += 1
-        g["delivered" if e["outcome"] == "delivered" else "dead"].add(e["call_id"])
+        g["delivered" if e["outcome"] == DeliveryOutcome.DELIVERED else "dead"].add(e["call_id"])
     by_group = {
         name: {
             "events": g["events"],
@@ -120,7 +134,7 @@ def delivery_stats(
         "success_rate": len(delivered_ids & expected_call_ids) / n if n else None,
         "dead_letter_events": len(dead_events),
         "dead_letter_reasons": dict(
-            Counter(scrub(str(e["reason"])) for e in dead_events).most_common()
+            Counter(reason_label(e["reason"], e["http_status"]) for e in dead_events).most_common()
         ),
         "http_status": {
             str(k): v for k, v in sorted(Counter(e["http_status"] for e in ours).items(), key=str)
@@ -136,7 +150,11 @@ def delivery_stats(
         "webhooks": sorted({scrub(e["webhook"]) for e in ours}),
         "undecodable": {
             "events": len(undecodable),
-            "reasons": dict(Counter(scrub(str(e["reason"])) for e in undecodable).most_common()),
+            "reasons": dict(
+                Counter(
+                    reason_label(e["reason"], e["http_status"]) for e in undecodable
+                ).most_common()
+            ),
         },
         "dead_letter_topic": _dlq_summary(dlq, len(dead_events) + len(undecodable)),
     }

@@ -15,10 +15,10 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from voicelens.consumer.outcomes import DLQ_HEADER_PREFIX
 from voicelens.report.exceptions import DatasetNotFoundError, ReportError
 from voicelens.report.readers import read_directory, read_topic
 from voicelens.schemas.codec import ConversationCodec, DatasetEventCodec, DeliveryEventCodec
+from voicelens.schemas.dead_letters import DeadLetterFacts
 from voicelens.schemas.exceptions import DecodeError
 from voicelens.settings import KafkaSettings
 
@@ -130,11 +130,7 @@ def _choose(
 
 
 def _dead_letter(m: Message, codec: ConversationCodec) -> dict[str, Any]:
-    headers = {
-        k[len(DLQ_HEADER_PREFIX) :]: (v or b"").decode(errors="replace")
-        for k, v in (m.headers() or [])
-        if k.startswith(DLQ_HEADER_PREFIX)
-    }
+    facts = DeadLetterFacts.from_headers(m.headers())
     dataset_id: str | None = None
     call_id: str | None = None
     try:
@@ -145,10 +141,10 @@ def _dead_letter(m: Message, codec: ConversationCodec) -> dict[str, Any]:
     return {
         "dataset_id": dataset_id,
         "call_id": call_id,
-        "reason": headers.get("reason"),
-        "attempts": headers.get("attempts"),
-        "last_status": headers.get("last-status"),
-        "source_topic": headers.get("source-topic"),
+        "reason": "unknown" if facts.reason is None else facts.reason.value,
+        "attempts": facts.attempts,
+        "last_status": facts.last_status,
+        "source_topic": facts.source_topic,
     }
 
 
@@ -176,7 +172,8 @@ def from_topics(settings: KafkaSettings, names: TopicNames) -> Loaded:
             return None
         if event["topic"] != names.conversations or not ours(event["dataset_id"], event["topic"]):
             return None
-        return event if names.group is None or event["group"] == names.group else None
+        record: dict[str, Any] = dict(event)
+        return record if names.group is None or event["group"] == names.group else None
 
     events = list(read_topic(settings, names.deliveries, decode_event))
     dead = None

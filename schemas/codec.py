@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from fastavro import schemaless_reader, schemaless_writer
 
+from voicelens.schemas.delivery_event import DeliveryEventRecord
 from voicelens.schemas.exceptions import DecodeError, EncodeError
 from voicelens.schemas.fingerprint import MARKER
 from voicelens.schemas.registry import SchemaSet, load
@@ -181,16 +182,16 @@ class DeliveryEventCodec(_Codec):
     def __init__(self) -> None:
         super().__init__("delivery")
 
-    def encode(self, event: dict[str, Any]) -> bytes:
+    def encode(self, event: DeliveryEventRecord) -> bytes:
         """Encode a delivery outcome (see schemas/delivery.avsc for the fields)."""
-        return self._encode(event)
+        return self._encode(dict(event))
 
-    def decode(self, data: bytes) -> dict[str, Any]:
+    def decode(self, data: bytes) -> DeliveryEventRecord:
         """Decode a delivery outcome; times as epoch milliseconds."""
         record = self._decode(data)
         for key in ("first_attempt_at_ms", "finished_at_ms"):
             record[key] = _millis(record[key])
-        return record
+        return cast("DeliveryEventRecord", record)
 
 
 class DatasetEventCodec(_Codec):

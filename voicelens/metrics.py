@@ -13,6 +13,8 @@ from importlib import metadata
 
 from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_metrics
 
+from voicelens.schemas.dead_letters import DeadLetterReason
+
 __all__ = [
     "BROKER_UP",
     "BUILD_INFO",
@@ -33,7 +35,6 @@ __all__ = [
     "REBALANCES",
     "RETRIES",
     "WEBHOOK_REQUEST_DURATION",
-    "dead_letter_reason",
     "describe_process",
     "partition_assigned",
     "partition_released",
@@ -111,19 +112,8 @@ DELIVERY_LATENCY = Histogram(
 )
 
 
-#: The bounded values of ``voicelens_dead_lettered_total{reason}``.
-DEAD_LETTER_REASONS = ("undecodable", "rejected", "retries_exhausted", "other")
-_REASON_PREFIXES = {
-    "undecodable": "undecodable",
-    "rejected": "rejected",
-    "retries exhausted": "retries_exhausted",
-}
-
-
-def dead_letter_reason(reason: str | None) -> str:
-    """Bounded label for a dead-letter reason ("rejected: HTTP 422 …" → ``rejected``)."""
-    head = (reason or "").split(":", 1)[0].strip()
-    return _REASON_PREFIXES.get(head, "other")
+#: The bounded values of ``voicelens_dead_lettered_total{reason}``: the enum's, no other.
+DEAD_LETTER_REASONS = tuple(reason.value for reason in DeadLetterReason)
 
 
 def describe_process(role: str, consumer_id: str | None = None) -> None:

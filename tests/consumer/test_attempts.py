@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from voicelens.consumer.attempts import DeliveryAttempts
-from voicelens.consumer.exceptions import RetriableDeliveryError
+from voicelens.consumer.exceptions import DeliveryTimeoutError
 from voicelens.consumer.outcomes import Outcome
 from voicelens.consumer.rate_limiter import TokenBucket
 from voicelens.consumer.retry_policy import RetryPolicy
 from voicelens.consumer.transport import HttpAnswer
 from voicelens.consumer.webhook import WebhookClient
+from voicelens.schemas.dead_letters import DeadLetterReason
 
 FAST = RetryPolicy(max_attempts=4, base=0.001, cap=0.002, retry_after_cap=0.01)
 
@@ -59,7 +60,7 @@ async def test_success_at_once_is_one_attempt() -> None:
 
 
 async def test_retriable_failures_then_success_count_every_attempt() -> None:
-    timeout = RetriableDeliveryError("timed out after 1 s")
+    timeout = DeliveryTimeoutError("timed out after 1 s")
     transport, outcome = await _run(HttpAnswer(503), timeout, HttpAnswer(429, "0"), HttpAnswer(200))
     assert transport.posts == 4
     assert outcome.delivered
@@ -70,12 +71,29 @@ async def test_a_permanent_answer_is_not_retried() -> None:
     transport, outcome = await _run(HttpAnswer(503), HttpAnswer(422), HttpAnswer(200))
     assert transport.posts == 2
     assert not outcome.delivered
-    assert outcome.reason == "rejected: HTTP 422"
+    assert outcome.reason is DeadLetterReason.REJECTED
+    assert outcome.detail == "HTTP 422"
     assert outcome.status == 422
 
 
 async def test_retries_end_at_the_policy_bound() -> None:
     transport, outcome = await _run(*[HttpAnswer(500)] * 10)
     assert transport.posts == FAST.max_attempts
-    assert outcome.reason == "retries exhausted: HTTP 500"
+    assert outcome.reason is DeadLetterReason.RETRIES_EXHAUSTED
+    assert outcome.detail == "HTTP 500"
     assert outcome.attempts == FAST.max_attempts
+
+
+async def test_retries_that_end_in_a_timeout_are_dead_lettered_as_timed_out() -> None:
+    timeout = DeliveryTimeoutError("timed out after 1 s")
+    _, outcome = await _run(*[HttpAnswer(503)] * (FAST.max_attempts - 1), timeout)
+    assert outcome.reason is DeadLetterReason.TIMED_OUT
+    assert outcome.attempts == FAST.max_attempts
+
+
+async def test_a_redirect_is_never_followed_nor_retried() -> None:
+    transport, outcome = await _run(HttpAnswer(301), HttpAnswer(200))
+    assert transport.posts == 1
+    assert not outcome.delivered
+    assert outcome.reason is DeadLetterReason.REDIRECTED
+    assert outcome.status == 301

@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,23 +21,57 @@ from delivery_support import (
     produce_conversations,
 )
 
-from voicelens.consumer.outcomes import DLQ_HEADER_PREFIX
 from voicelens.consumer.replay import REPLAYED_FROM_HEADER, Selection, replayed_headers
 from voicelens.kafka import KafkaProducer, TopicAdmin, read_topic
+from voicelens.schemas.dead_letters import DLQ_HEADER_PREFIX, DeadLetterFacts, DeadLetterReason
 from voicelens.settings import KafkaSettings
 
 
-def test_selection_by_reason_text_and_call_id() -> None:
-    everything = Selection()
-    assert everything.chooses(b"a", "rejected: HTTP 422")
-    by_reason = Selection(reasons=("retries exhausted", "http 410"))
-    assert by_reason.chooses(b"a", "retries exhausted: HTTP 503")
-    assert by_reason.chooses(b"a", "rejected: HTTP 410")  # case does not matter
-    assert not by_reason.chooses(b"a", "rejected: HTTP 422")
-    both = Selection(reasons=("rejected",), call_ids=frozenset({"a"}))
-    assert both.chooses(b"a", "rejected: HTTP 422")
-    assert not both.chooses(b"b", "rejected: HTTP 422")
-    assert not both.chooses(None, "rejected: HTTP 422")
+def _facts(reason: DeadLetterReason | None, status: int | None) -> DeadLetterFacts:
+    return DeadLetterFacts(reason, "", status, 1, 0, 0, "t", 0, 0)
+
+
+def test_selection_by_reason_status_and_call_id() -> None:
+    rejected_422 = _facts(DeadLetterReason.REJECTED, 422)
+    rejected_410 = _facts(DeadLetterReason.REJECTED, 410)
+    exhausted_503 = _facts(DeadLetterReason.RETRIES_EXHAUSTED, 503)
+    assert Selection().chooses(b"a", rejected_422)
+    assert Selection().chooses(b"a", _facts(None, None))  # unknown reasons are not lost
+    by_reason = Selection(reasons=frozenset({DeadLetterReason.RETRIES_EXHAUSTED}))
+    assert by_reason.chooses(b"a", exhausted_503)
+    assert not by_reason.chooses(b"a", rejected_422)
+    by_status = Selection(statuses=frozenset({410, 503}))
+    assert by_status.chooses(b"a", rejected_410)
+    assert by_status.chooses(b"a", exhausted_503)
+    assert not by_status.chooses(b"a", rejected_422)
+    assert not by_status.chooses(b"a", _facts(DeadLetterReason.TIMED_OUT, None))
+    both = Selection(reasons=frozenset({DeadLetterReason.REJECTED}), call_ids=frozenset({"a"}))
+    assert both.chooses(b"a", rejected_422)
+    assert not both.chooses(b"b", rejected_422)
+    assert not both.chooses(None, rejected_422)
+
+
+def test_dead_letter_facts_survive_the_headers() -> None:
+    facts = DeadLetterFacts(DeadLetterReason.REDIRECTED, "HTTP 301", 301, 1, 5, 6, "t.x", 2, 9)
+    assert DeadLetterFacts.from_headers(facts.headers()) == facts
+    odd = DeadLetterFacts.from_headers([(DLQ_HEADER_PREFIX + "reason", b"no such reason")])
+    assert odd.reason is None
+    assert odd.last_status is None
+
+
+def test_an_unknown_reason_on_the_command_line_names_the_allowed_ones(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "voicelens", "replay", "--reason", "HTTP 422"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 2
+    assert "--reason" in run.stderr
+    assert "retries_exhausted" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_replayed_headers_drop_the_dead_letter_facts_and_name_the_origin() -> None:
@@ -103,7 +138,7 @@ def test_replay_puts_chosen_dead_letters_back_once_and_they_deliver_with_the_sam
     ends = admin.end_offsets(topic)
     replay_group = group_factory()
 
-    select = ("--group", replay_group, "--reason", "HTTP 422")
+    select = ("--group", replay_group, "--reason", "rejected", "--status", "422")
     dry = _replay(kafka_settings, topic, *select, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert f"would replay {len(rejected)} of {len(dlq)} dead letters" in dry.stderr
@@ -161,7 +196,7 @@ def test_a_replay_killed_mid_run_and_run_again_publishes_each_dead_letter_once(
     topic = topic_factory(2)
     dlq = topic_factory(2, suffix=".dlq-big")
     n = 30_000  # enough that the kill lands mid-run; the rerun must find work left
-    headers = [(DLQ_HEADER_PREFIX + "reason", b"retries exhausted: HTTP 503")]
+    headers = [(DLQ_HEADER_PREFIX + "reason", b"retries_exhausted")]
     with KafkaProducer(kafka_settings) as producer:
         for i in range(n):
             producer.produce(dlq, f"record-{i}".encode(), f"call-{i}".encode(), headers)

@@ -239,7 +239,7 @@ async def test_a_refused_connection_is_retriable_and_names_no_url() -> None:
     with pytest.raises(RetriableDeliveryError) as caught:
         await transport.post([], b"{}")
     await transport.aclose()
-    assert caught.value.reason.startswith("connection error: ")
+    assert caught.value.detail.startswith("connection error: ")
     assert "SECRET" not in str(caught.value)
     assert caught.value.__cause__ is not None  # the original error is kept
 

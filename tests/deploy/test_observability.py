@@ -42,6 +42,7 @@ from voicelens import metrics
 from voicelens.health import BrokerHealth
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.kafka.configuration import consumer_config
+from voicelens.schemas.dead_letters import DeadLetterReason
 from voicelens.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,13 +221,11 @@ def test_metric_definitions_follow_the_conventions() -> None:
         assert not forbidden & labels or family.name == "voicelens_build", family.name
 
 
-def test_dead_letter_reasons_are_bounded() -> None:
-    assert metrics.dead_letter_reason("rejected: HTTP 422") == "rejected"
-    assert metrics.dead_letter_reason("retries exhausted: HTTP 503") == "retries_exhausted"
-    assert metrics.dead_letter_reason("undecodable: bad magic byte") == "undecodable"
-    assert metrics.dead_letter_reason("call abc-123 exploded") == "other"
-    assert metrics.dead_letter_reason(None) == "other"
-    assert set(metrics.DEAD_LETTER_REASONS) >= {"rejected", "retries_exhausted", "undecodable"}
+def test_dead_letter_reasons_are_the_enum_and_nothing_else() -> None:
+    assert tuple(r.value for r in DeadLetterReason) == metrics.DEAD_LETTER_REASONS
+    assert {"rejected", "retries_exhausted", "timed_out", "undecodable"} <= set(
+        metrics.DEAD_LETTER_REASONS
+    )
 
 
 # ----------------------------------------------------------------- broker reachability

@@ -6,6 +6,7 @@ from typing import Any
 
 from voicelens.consumer.outcomes import Outcome, delivery_event
 from voicelens.report.delivery import delivery_stats, scrub
+from voicelens.schemas.dead_letters import DeadLetterReason
 
 SECRET = "/vcp-webhook/a/acme/s/SuperSecretToken123"
 _clock = iter(range(1_000_000, 10**9, 1000))
@@ -18,21 +19,24 @@ def _event(
     group: str = "g1",
     attempts: int = 1,
     latency: int = 100,
-    reason: str | None = None,
+    reason: DeadLetterReason = DeadLetterReason.REJECTED,
+    status: int | None = None,
     webhook: str = "http://127.0.0.1:8787/…",
     offset: int = 0,
 ) -> dict[str, Any]:
     first = next(_clock)
     outcome = Outcome(
         delivered,
-        200 if delivered else 422,
+        status or (200 if delivered else 422),
         attempts,
-        None if delivered else (reason or "rejected: HTTP 422"),
+        None if delivered else reason,
         first,
         first + latency,
         first + latency,
     )
-    return delivery_event(
+    if reason is DeadLetterReason.UNDECODABLE:
+        outcome.status = None
+    event = delivery_event(
         outcome=outcome,
         call_id=call_id,
         dataset_id="ds-1" if call_id else None,
@@ -44,6 +48,7 @@ def _event(
         offset=offset,
         webhook=webhook,
     )
+    return dict(event)
 
 
 IDS = {"a", "b", "c", "d"}
@@ -63,7 +68,7 @@ def test_counts_of_a_plain_run() -> None:
         0,
         0,
     )
-    assert stats["dead_letter_reasons"] == {"rejected: HTTP 422": 1}
+    assert stats["dead_letter_reasons"] == {"rejected (HTTP 422)": 1}
     assert stats["attempts"] == {"1": 3, "3": 1}
     assert stats["retries"] == 2
     assert stats["success_rate"] == 0.75
@@ -111,11 +116,11 @@ def test_a_dead_letter_delivered_after_replay_counts_as_delivered() -> None:
 
 
 def test_undecodable_records_are_reported_apart() -> None:
-    poison = _event(None, delivered=False, reason="undecodable: bad marker")
+    poison = _event(None, delivered=False, reason=DeadLetterReason.UNDECODABLE)
     stats = delivery_stats([_event("a"), poison], IDS)
     assert stats["dead_lettered"] == 0
-    assert stats["undecodable"] == {"events": 1, "reasons": {"undecodable: bad marker": 1}}
-    dlq = [{"call_id": None, "reason": "undecodable: bad marker"}]
+    assert stats["undecodable"] == {"events": 1, "reasons": {"undecodable": 1}}
+    dlq = [{"call_id": None, "reason": "undecodable", "last_status": None}]
     stats = delivery_stats([_event("a"), poison], IDS, dlq)
     assert stats["dead_letter_topic"]["matches_delivery_events"] is True
     assert stats["dead_letter_topic"]["undecodable"] == 1
@@ -131,8 +136,9 @@ def test_a_secret_in_a_webhook_label_or_reason_never_reaches_the_stats() -> None
         "a",
         delivered=False,
         webhook=f"https://hooks.example.com{SECRET}?token=abc",
-        reason=f"connection error to https://hooks.example.com{SECRET}",
     )
+    # A reason that is no DeadLetterReason, as another writer might leave it.
+    leaky["reason"] = f"connection error to https://hooks.example.com{SECRET}"
     dlq = [{"call_id": "a", "reason": f"see http://h.example.com:8080{SECRET}"}]
     stats = delivery_stats([leaky], IDS, dlq)
     text = repr(stats)

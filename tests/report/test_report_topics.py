@@ -192,7 +192,7 @@ def test_delivery_analysis_has_reasons_attempts_latency_and_the_dead_letter_topi
 ) -> None:
     analysis = pipeline.json("delivery_analysis.json")
     rejected = sum(1 for r in pipeline.requests if r["status"] == 422)
-    assert analysis["dead_letter_reasons"] == {"rejected: HTTP 422": rejected}
+    assert analysis["dead_letter_reasons"] == {"rejected (HTTP 422)": rejected}
     # Permanent rejects are not retried; the poison record (no call id) is counted apart.
     assert analysis["attempts"] == {"1": len(pipeline.requests)}
     assert set(analysis["latency_ms"]) == {"p50", "p90", "p95", "p99", "max"}

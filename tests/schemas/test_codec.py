@@ -96,7 +96,7 @@ def test_delivery_and_dataset_events_round_trip() -> None:
         "http_status": 422,
         "attempts": 1,
         "latency_ms": 3.5,
-        "reason": "rejected: HTTP 422",
+        "reason": "rejected",
         "consumer_id": "c1",
         "group": "g",
         "topic": "t",
