@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 from contextlib import AsyncExitStack
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import uvloop
@@ -21,8 +22,9 @@ from voicelens.consumer.async_producer import AsyncProducer
 from voicelens.consumer.progress import ProgressReporter
 from voicelens.consumer.retry_policy import RetryPolicy
 from voicelens.consumer.service import DeliveryConfig, DeliveryService
-from voicelens.consumer.signing import WebhookSigner
+from voicelens.consumer.signing import SIGNING_SETTING, WebhookSigner
 from voicelens.consumer.webhook import HttpClient, WebhookClient, open_transport
+from voicelens.exceptions import ConfigError
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.redaction import redact_url
 from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
@@ -68,7 +70,14 @@ class DeliverCommand(KafkaSettings):
     until_drained: bool = Field(
         False, description="exit 0 once everything up to the start end offsets is finished"
     )
-    signing_secret: SecretStr | None = Field(None, description="Standard Webhooks key (whsec_...)")
+    signing_secret: SecretStr | None = Field(
+        None,
+        description="Standard Webhooks keys (whsec_...), space-separated to rotate; from the "
+        "variable only, never as a flag",
+    )
+    signing_secret_file: Path | None = Field(
+        None, description="a file holding the whsec_ keys (a mounted Kubernetes Secret)"
+    )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve /metrics, /healthz, /readyz here"
     )
@@ -99,8 +108,29 @@ class DeliverCommand(KafkaSettings):
             raise ValueError(msg)
         return value
 
+    def signer(self) -> WebhookSigner | None:
+        """The request signer from the variable or the file; a ConfigError names what is wrong
+        (never a secret's value)."""
+        if self.signing_secret is not None and self.signing_secret_file is not None:
+            raise ConfigError(
+                SIGNING_SETTING, "give the keys in the variable or the file, not both"
+            )
+        if self.signing_secret_file is not None:
+            try:
+                text = self.signing_secret_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    "--signing-secret-file (VOICELENS_SIGNING_SECRET_FILE)",
+                    f"cannot read {self.signing_secret_file}: {type(exc).__name__}",
+                ) from exc
+            return WebhookSigner.from_text(text)
+        if self.signing_secret is not None:
+            return WebhookSigner.from_text(self.signing_secret.get_secret_value())
+        return None
+
     def cli_cmd(self) -> None:
         """Run until stopped (or drained); exit 0 on a clean stop."""
+        signer = self.signer()  # a bad key stops the command before it touches Kafka
         # Every record allocates ~100 short-lived, acyclic objects (the decoded conversation, its
         # event): with the default threshold the cyclic GC ran every few records and rescanned
         # the imported modules' objects. Frozen start-up objects and a larger first generation
@@ -108,9 +138,9 @@ class DeliverCommand(KafkaSettings):
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
         # uvloop: the HTTP and socket work per record is what bounds delivery (bench/README.md).
-        uvloop.run(self._main())
+        uvloop.run(self._main(signer))
 
-    async def _main(self) -> None:
+    async def _main(self, signer: WebhookSigner | None) -> None:
         admin = TopicAdmin(self)
         partitions = admin.require(self.topic)
         for name in (topics.dlq_topic(self.topic), self.deliveries_topic):
@@ -138,9 +168,6 @@ class DeliverCommand(KafkaSettings):
                 max_elapsed=self.max_retry_seconds,
                 retry_after_cap=self.retry_after_cap,
             ),
-        )
-        signer = (
-            WebhookSigner(self.signing_secret.get_secret_value()) if self.signing_secret else None
         )
         log.info(
             "delivering %s (%d partitions) to %s as %s in group %s, %s",

@@ -60,12 +60,35 @@ def _describe(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+#: Secrets that must not be flags: a command line is visible to every user of the host (``ps``,
+#: /proc) and lands in shell histories. Each names the safer channels.
+SECRET_FLAGS = {
+    "--signing-secret": "VOICELENS_SIGNING_SECRET or --signing-secret-file",
+}
+
+
+def _secret_flag(args: Sequence[str]) -> str | None:
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name in SECRET_FLAGS:
+            return name
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``voicelens`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["-V"]):
         print(f"voicelens {__version__}")
         return
+    flag = _secret_flag(args)
+    if flag is not None:
+        print(
+            f"voicelens: {flag} is a secret and is refused on the command line, where other "
+            f"users of the host can read it; use {SECRET_FLAGS[flag]}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     configure_logging()
     try:
         CliApp.run(VoicelensCli, cli_args=args)

@@ -6,9 +6,11 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from delivery_support import (
@@ -374,3 +376,71 @@ def test_four_members_that_finish_at_different_times_all_exit_and_commit_to_the_
     # A refused final commit is retried in the group's new generation, so nothing a member
     # finished is handed to another uncommitted: no record is posted twice.
     assert sink.stats()["duplicates"] == 0
+
+
+def test_a_key_rotation_from_a_mounted_file_has_no_window_of_failures(
+    kafka_settings: KafkaSettings,
+    topic_factory: Callable[..., str],
+    group_factory: Callable[[], str],
+    sink_factory: Callable[..., Sink],
+    tmp_path: Path,
+) -> None:
+    old, new = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_" + "TkVXa2V5" * 4
+    keys = tmp_path / "signing-secret"
+    keys.write_text(f"{old} {new}\n")  # as a Kubernetes Secret mounted as a file
+    topic = topic_factory(1)
+    produce_conversations(kafka_settings, topic, 10)
+    # Receivers on the old key and on the new key both accept every request.
+    for key in (old, new):
+        sink = sink_factory("--sink-signing-secret", key)
+        cmd = deliver_cmd(
+            kafka_settings,
+            topic,
+            group_factory(),
+            sink.url,
+            "--until-drained",
+            "--signing-secret-file",
+            str(keys),
+        )
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert (sink.stats()["accepted"], sink.stats()["signature_failures"]) == (10, 0)
+        assert old not in result.stderr
+        assert new not in result.stderr
+
+
+def test_signing_secrets_are_refused_as_flags_and_bad_ones_named(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    base = [sys.executable, "-m", "voicelens", "deliver", "--webhook-url", "http://127.0.0.1:9/x"]
+    flag = subprocess.run(
+        [*base, f"--signing-secret={secret}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert flag.returncode == 2
+    assert "refused on the command line" in flag.stderr
+    assert "VOICELENS_SIGNING_SECRET" in flag.stderr
+    assert secret not in flag.stderr
+    bad = tmp_path / "keys"
+    bad.write_text(f"{secret} whsec_not-base64!")
+    for extra, env, expected in (
+        (["--signing-secret-file", str(bad)], {}, "secret 2 is not a whsec_"),
+        (["--signing-secret-file", str(tmp_path / "missing")], {}, "cannot read"),
+        (["--signing-secret-file", str(bad)], {"VOICELENS_SIGNING_SECRET": secret}, "not both"),
+    ):
+        run = subprocess.run(
+            [*base, "--bootstrap-servers", kafka_settings.bootstrap_servers, *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, **env},
+        )
+        assert run.returncode == 2, run.stderr
+        assert expected in run.stderr
+        assert "Traceback" not in run.stderr
+        assert "not-base64" not in run.stderr
