@@ -17,7 +17,7 @@ from voicelens.health import MetricsServer
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.publisher import Publisher, PublishResult
 from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
-from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
+from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName, setting_label
 
 __all__ = ["ProduceCommand"]
 
@@ -57,7 +57,7 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
         source: Source
         if self.from_dir is not None:
             if not self.from_dir.is_dir():
-                raise ConfigError("--from-dir", f"{self.from_dir} is not a directory")
+                raise ConfigError(setting_label("from_dir"), f"{self.from_dir} is not a directory")
             source = DirectorySource(self.from_dir)
         else:
             source = GeneratedSource(Dataset.from_options(self))

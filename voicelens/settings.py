@@ -13,17 +13,26 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["BASE_CONFIG", "KafkaSettings"]
+__all__ = ["BASE_CONFIG", "ENV_PREFIX", "KafkaSettings", "setting_label"]
+
+#: Prefix of every setting's environment variable.
+ENV_PREFIX = "VOICELENS_"
 
 #: Model configuration every VoiceLens settings model shares.
 BASE_CONFIG = SettingsConfigDict(
-    env_prefix="VOICELENS_",
+    env_prefix=ENV_PREFIX,
     frozen=True,
     extra="forbid",
     cli_kebab_case=True,
     cli_implicit_flags=True,
     validate_default=True,
 )
+
+
+def setting_label(field: str) -> str:
+    """How a person sets ``field``: ``--kafka-config (VOICELENS_KAFKA_CONFIG)``."""
+    return f"--{field.replace('_', '-')} ({ENV_PREFIX}{field.upper()})"
+
 
 TopicName = Annotated[
     str, StringConstraints(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")
