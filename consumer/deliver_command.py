@@ -25,14 +25,14 @@ from voicelens.consumer.signing import WebhookSigner
 from voicelens.consumer.webhook import HttpClient, WebhookClient, open_transport
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.redaction import redact_url
-from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
+from voicelens.settings import BASE_CONFIG, KafkaSettings, MetricsSettings, TopicName
 
 __all__ = ["DeliverCommand"]
 
 log = logging.getLogger("voicelens.deliver")
 
 
-class DeliverCommand(KafkaSettings):
+class DeliverCommand(MetricsSettings, KafkaSettings):
     """Consume conversations in a consumer group and POST each one to a webhook."""
 
     model_config = BASE_CONFIG
@@ -69,9 +69,6 @@ class DeliverCommand(KafkaSettings):
         False, description="exit 0 once everything up to the start end offsets is finished"
     )
     signing_secret: SecretStr | None = Field(None, description="Standard Webhooks key (whsec_...)")
-    metrics_port: int | None = Field(
-        None, ge=0, le=65535, description="serve /metrics, /healthz, /readyz here"
-    )
     consumer_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
         description="this member's id",
@@ -175,6 +172,7 @@ class DeliverCommand(KafkaSettings):
                     MetricsServer(
                         self.metrics_port,
                         readiness=service.ready,
+                        host=self.metrics_host,
                         role="deliver",
                         consumer_id=self.consumer_id,
                     )
