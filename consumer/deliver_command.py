@@ -27,14 +27,14 @@ from voicelens.consumer.webhook import HttpClient, WebhookClient, open_transport
 from voicelens.exceptions import ConfigError
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.redaction import redact_url
-from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
+from voicelens.settings import BASE_CONFIG, KafkaSettings, MetricsSettings, TopicName
 
 __all__ = ["DeliverCommand"]
 
 log = logging.getLogger("voicelens.deliver")
 
 
-class DeliverCommand(KafkaSettings):
+class DeliverCommand(MetricsSettings, KafkaSettings):
     """Consume conversations in a consumer group and POST each one to a webhook."""
 
     model_config = BASE_CONFIG
@@ -77,9 +77,6 @@ class DeliverCommand(KafkaSettings):
     )
     signing_secret_file: Path | None = Field(
         None, description="a file holding the whsec_ keys (a mounted Kubernetes Secret)"
-    )
-    metrics_port: int | None = Field(
-        None, ge=0, le=65535, description="serve /metrics, /healthz, /readyz here"
     )
     consumer_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
@@ -202,6 +199,7 @@ class DeliverCommand(KafkaSettings):
                     MetricsServer(
                         self.metrics_port,
                         readiness=service.ready,
+                        host=self.metrics_host,
                         role="deliver",
                         consumer_id=self.consumer_id,
                     )

@@ -17,14 +17,20 @@ from voicelens.health import MetricsServer
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.publisher import Publisher, PublishResult
 from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
-from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
+from voicelens.settings import (
+    BASE_CONFIG,
+    KafkaSettings,
+    MetricsSettings,
+    TopicName,
+    setting_label,
+)
 
 __all__ = ["ProduceCommand"]
 
 log = logging.getLogger("voicelens.produce")
 
 
-class ProduceCommand(GeneratorOptions, KafkaSettings):
+class ProduceCommand(MetricsSettings, GeneratorOptions, KafkaSettings):
     """Publish generated conversations (or a directory of VCP JSON files) as Avro events."""
 
     model_config = BASE_CONFIG
@@ -42,9 +48,6 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
         None, description="publish the VCP JSON files of this directory instead"
     )
     timeout: float = Field(20.0, gt=0, description="seconds to wait for the broker before failing")
-    metrics_port: int | None = Field(
-        None, ge=0, le=65535, description="serve /metrics, /healthz, /readyz here while running"
-    )
     workers: int = Field(
         default_factory=lambda: min(4, os.cpu_count() or 1),
         gt=0,
@@ -57,7 +60,7 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
         source: Source
         if self.from_dir is not None:
             if not self.from_dir.is_dir():
-                raise ConfigError("--from-dir", f"{self.from_dir} is not a directory")
+                raise ConfigError(setting_label("from_dir"), f"{self.from_dir} is not a directory")
             source = DirectorySource(self.from_dir)
         else:
             source = GeneratedSource(Dataset.from_options(self))
@@ -73,7 +76,9 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
         )
         with contextlib.ExitStack() as stack:
             if self.metrics_port is not None:
-                stack.enter_context(MetricsServer(self.metrics_port, role="produce"))
+                stack.enter_context(
+                    MetricsServer(self.metrics_port, host=self.metrics_host, role="produce")
+                )
             result = self._publish(source, publisher)
         rate = result.published / max(result.seconds, 1e-9)
         skipped = f", {result.skipped} files skipped" if self.from_dir is not None else ""

@@ -8,6 +8,7 @@ turns errors into a one-line message and an exit code.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ from voicelens.logs import configure_logging
 from voicelens.producer.generate_command import GenerateCommand
 from voicelens.producer.produce_command import ProduceCommand
 from voicelens.report.command import ReportCommand
+from voicelens.settings import ENV_PREFIX, setting_label
 from voicelens.sink.command import SinkCommand
 
 __all__ = ["VoicelensCli", "main"]
@@ -49,14 +51,26 @@ class VoicelensCli(
         CliApp.run_subcommand(self)
 
 
+_SOURCE_ERROR = re.compile(r'(?:field "|encountered for )(?:\w+\.)?(\w+)')
+
+
 def _describe(error: ValidationError) -> str:
+    """One line per problem, naming the setting's flag and variable (never its value)."""
     lines = []
     for item in error.errors():
-        loc = [str(p) for p in item["loc"] if not isinstance(p, int)]
-        field = loc[-1] if loc else "?"
-        flag = "--" + field.replace("_", "-")
-        env = "VOICELENS_" + field.upper()
-        lines.append(f"invalid setting {flag} ({env}): {item['msg']}")
+        path = list(item["loc"])
+        if path and path[0] in VoicelensCli.model_fields:
+            path = path[1:]  # the subcommand
+        cause = (item.get("ctx") or {}).get("error")
+        if not path and isinstance(cause, SettingsError):
+            # A source (the environment, say) could not parse a value before validation.
+            lines.append(_describe_source_error(cause))
+            continue
+        label = setting_label(str(path[0])) if path else "?"
+        where = "".join(
+            f", item {part}" if isinstance(part, int) else f", key {part!r}" for part in path[1:]
+        )
+        lines.append(f"invalid setting {label}{where}: {item['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 
 
@@ -73,6 +87,27 @@ def _secret_flag(args: Sequence[str]) -> str | None:
         if name in SECRET_FLAGS:
             return name
     return None
+
+
+def _describe_source_error(exc: SettingsError) -> str:
+    """A value the environment or the command line could not parse, named as the person set it.
+
+    pydantic-settings names the field by its attribute (``error parsing value for field
+    "kafka_config" from source "EnvSettingsSource"``, ``Parsing error encountered for
+    deliver.kafka_config: ...``); the person typed a flag or a variable.
+    """
+    text = str(exc)
+    match = _SOURCE_ERROR.search(text)
+    if match is None:
+        return text
+    field = match.group(1)
+    if "EnvSettingsSource" in text:
+        problem = f"{ENV_PREFIX}{field.upper()} is not valid JSON"
+        if exc.__cause__ is not None:
+            problem += f": {exc.__cause__}"
+    else:
+        problem = "the flag's value cannot be parsed (KEY=VALUE or JSON expected)"
+    return f"invalid setting {setting_label(field)}: {problem}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -96,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"voicelens: {_describe(exc)}", file=sys.stderr)
         sys.exit(2)
     except SettingsError as exc:
-        print(f"voicelens: {exc}", file=sys.stderr)
+        print(f"voicelens: {_describe_source_error(exc)}", file=sys.stderr)
         sys.exit(2)
     except VoicelensError as exc:
         log.debug("command failed", exc_info=True)

@@ -13,17 +13,26 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["BASE_CONFIG", "KafkaSettings"]
+__all__ = ["BASE_CONFIG", "ENV_PREFIX", "KafkaSettings", "MetricsSettings", "setting_label"]
+
+#: Prefix of every setting's environment variable.
+ENV_PREFIX = "VOICELENS_"
 
 #: Model configuration every VoiceLens settings model shares.
 BASE_CONFIG = SettingsConfigDict(
-    env_prefix="VOICELENS_",
+    env_prefix=ENV_PREFIX,
     frozen=True,
     extra="forbid",
     cli_kebab_case=True,
     cli_implicit_flags=True,
     validate_default=True,
 )
+
+
+def setting_label(field: str) -> str:
+    """How a person sets ``field``: ``--kafka-config (VOICELENS_KAFKA_CONFIG)``."""
+    return f"--{field.replace('_', '-')} ({ENV_PREFIX}{field.upper()})"
+
 
 TopicName = Annotated[
     str, StringConstraints(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")
@@ -48,3 +57,20 @@ class KafkaSettings(BaseSettings):
         ),
     )
     client_id: str = Field("voicelens", min_length=1, description="Kafka client.id prefix")
+
+
+class MetricsSettings(BaseSettings):
+    """Where a long-running command serves ``/metrics``, ``/healthz`` and ``/readyz``."""
+
+    model_config = BASE_CONFIG
+
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="serve /metrics, /healthz, /readyz on this port"
+    )
+    # Pods are scraped from other hosts, so every interface by default; 127.0.0.1 keeps the
+    # listener to this machine (a laptop, a shared host).
+    metrics_host: str = Field(
+        "0.0.0.0",  # noqa: S104
+        min_length=1,
+        description="address the metrics listener binds (127.0.0.1: this machine only)",
+    )

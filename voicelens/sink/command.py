@@ -12,7 +12,7 @@ import uvloop
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
-from voicelens.settings import BASE_CONFIG
+from voicelens.settings import BASE_CONFIG, setting_label
 from voicelens.sink.app import SinkOptions, running_sink
 from voicelens.sink.faults import FaultPlan
 
@@ -47,7 +47,7 @@ class SinkCommand(BaseSettings):
         if self.error_rate + self.throttle_rate + self.hang_rate + self.reject_rate > 1:
             from voicelens.exceptions import ConfigError
 
-            raise ConfigError("--error-rate", "the fault rates add up to more than 1")
+            raise ConfigError(setting_label("error_rate"), "the fault rates add up to more than 1")
         options = SinkOptions(
             faults=FaultPlan(
                 self.error_rate,
