@@ -10,8 +10,13 @@ KAFKA_PORT ?= 9092
 export KAFKA_PORT
 # Tests and the demo talk to the broker `make kafka-up` starts unless told otherwise.
 export VOICELENS_TEST_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
+# The cluster tests (tests/cluster/) talk to the three nodes `make kafka-cluster-up` starts.
+CLUSTER_PORT ?= 29092
+export CLUSTER_PORT
+export VOICELENS_TEST_CLUSTER_BOOTSTRAP ?= $(shell deploy/kafka/cluster.sh bootstrap)
 
-.PHONY: help venv tools lock kafka-up kafka-down kafka-status lint typecheck check unit test demo bench bench-tools clean
+.PHONY: help venv tools lock kafka-up kafka-down kafka-status kafka-cluster-up kafka-cluster-down \
+	kafka-cluster-status kafka-cluster-kill kafka-cluster-start lint typecheck check unit test demo bench bench-tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,6 +45,21 @@ kafka-down: ## stop the local broker
 kafka-status:
 	deploy/kafka/kafka.sh status
 
+kafka-cluster-up: venv ## start the three-node KRaft cluster on 127.0.0.1:29092-29094 (idempotent)
+	PYTHON=$(BIN)/python deploy/kafka/cluster.sh up
+
+kafka-cluster-down: ## stop the three-node cluster
+	deploy/kafka/cluster.sh down
+
+kafka-cluster-status:
+	deploy/kafka/cluster.sh status
+
+kafka-cluster-kill: ## kill -9 one cluster node: make kafka-cluster-kill NODE=2
+	deploy/kafka/cluster.sh kill $(NODE)
+
+kafka-cluster-start: venv ## start one cluster node again and wait until it has rejoined: NODE=2
+	PYTHON=$(BIN)/python deploy/kafka/cluster.sh start $(NODE)
+
 lint: venv ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -52,10 +72,13 @@ check: lint typecheck ## lint and type-check
 unit: venv ## tests that need no broker
 	$(BIN)/pytest -m 'not kafka'
 
-test: venv tools ## lint, type-check and the whole test suite against the real broker (started if needed)
+test: venv tools ## lint, type-check and the whole test suite against the real broker and cluster (started if needed)
 	$(MAKE) --no-print-directory check
-	@started=0; if ! deploy/kafka/kafka.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/kafka.sh up && started=1; fi; \
+	@started=0; cluster=0; \
+	if ! deploy/kafka/kafka.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/kafka.sh up && started=1; fi; \
+	if ! deploy/kafka/cluster.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/cluster.sh up && cluster=1; fi; \
 	$(BIN)/pytest; rc=$$?; \
+	if [ $$cluster = 1 ]; then deploy/kafka/cluster.sh down; fi; \
 	if [ $$started = 1 ]; then deploy/kafka/kafka.sh down; fi; exit $$rc
 
 demo: venv ## the main job end to end on local defaults: 1,800 conversations over 60 days, delivered by 2 consumers

@@ -91,6 +91,12 @@ class DeliverCommand(MetricsSettings, KafkaSettings):
     insecure_skip_tls_verify: bool = Field(
         False, description="do not verify the webhook's TLS certificate"
     )
+    replication_factor: int | None = Field(
+        None,
+        gt=0,
+        le=32,
+        description="replicas of the DLQ/deliveries topics it creates (default: min(3, brokers))",
+    )
     http_client: HttpClient = Field(
         "pooled",
         description="pooled: keep-alive connections parsed by httptools; aiohttp: its client",
@@ -141,7 +147,7 @@ class DeliverCommand(MetricsSettings, KafkaSettings):
         admin = TopicAdmin(self)
         partitions = admin.require(self.topic)
         for name in (topics.dlq_topic(self.topic), self.deliveries_topic):
-            admin.ensure(TopicSpec(name, partitions), exact=False)
+            admin.ensure(TopicSpec(name, partitions, self.replication_factor), exact=False)
         end_offsets = admin.end_offsets(self.topic) if self.until_drained else {}
         rps = self.partition_rps or (self.max_rps / partitions if self.max_rps else None)
         url = self.webhook_url.get_secret_value()

@@ -37,8 +37,8 @@ class ProduceCommand(MetricsSettings, GeneratorOptions, KafkaSettings):
 
     topic: TopicName = Field(topics.CONVERSATIONS, description="conversations topic")
     partitions: int = Field(6, gt=0, le=10_000, description="partitions when creating the topic")
-    replication_factor: int = Field(
-        1, gt=0, le=32, description="replication factor when creating topics"
+    replication_factor: int | None = Field(
+        None, gt=0, le=32, description="replicas of topics it creates (default: min(3, brokers))"
     )
     datasets_topic: TopicName = Field(
         topics.DATASETS, description="compacted topic of dataset manifests"

@@ -58,7 +58,8 @@ class Publisher:
     topic: str
     partitions: int
     datasets_topic: str
-    replication_factor: int = 1
+    #: Replicas of the topics it creates; None: min(3, brokers) (TopicAdmin.replication_for).
+    replication_factor: int | None = None
     transaction_size: int = 5000
     timeout: float = 20.0
     #: Processes generating and encoding (generated datasets only); 1: all in this process.

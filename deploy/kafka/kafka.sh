@@ -2,7 +2,7 @@
 # Start, stop or check a single-node Apache Kafka (KRaft) broker built from the official jars,
 # fetched through Maven into .cache/kafka. Idempotent: `up` on a running broker changes nothing.
 #
-#   deploy/kafka/kafka.sh up|down|status
+#   deploy/kafka/kafka.sh up|down|status|reset|fetch
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP (512m),
 # VOICELENS_CACHE (<repo>/.cache), KAFKA_READY_TIMEOUT seconds (90).
@@ -114,5 +114,7 @@ case ${1:-} in
   down) down ;;
   status) if running; then log "running (pid $(cat "$pidfile"))"; else log "not running"; exit 1; fi ;;
   reset) down; rm -rf "$run"; log "data removed" ;;
-  *) echo "usage: $0 up|down|status|reset" >&2; exit 2 ;;
+  # The jars alone, for deploy/kafka/cluster.sh.
+  fetch) fetch_jars ;;
+  *) echo "usage: $0 up|down|status|reset|fetch" >&2; exit 2 ;;
 esac

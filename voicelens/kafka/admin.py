@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
+from voicelens.exceptions import ConfigError
 from voicelens.kafka.configuration import admin_config
 from voicelens.kafka.exceptions import (
     BrokerUnavailableError,
@@ -18,9 +19,13 @@ from voicelens.kafka.exceptions import (
 )
 from voicelens.settings import KafkaSettings
 
-__all__ = ["TopicAdmin", "TopicSpec"]
+__all__ = ["MAX_DEFAULT_REPLICATION", "TopicAdmin", "TopicSpec"]
 
 log = logging.getLogger("voicelens.kafka.admin")
+
+#: Replicas of a topic the project creates without an explicit replication factor, at most:
+#: three copies survive one node down for maintenance and one more failing.
+MAX_DEFAULT_REPLICATION = 3
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,8 @@ class TopicSpec:
 
     name: str
     partitions: int
-    replication_factor: int = 1
+    #: None: min(MAX_DEFAULT_REPLICATION, the brokers the cluster lists when it is created).
+    replication_factor: int | None = None
     config: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -47,16 +53,41 @@ class TopicAdmin:
             self._client = AdminClient(admin_config(self._settings))
         return self._client
 
-    def partition_count(self, topic: str) -> int | None:
-        """Partitions of ``topic``, or None when it does not exist."""
+    def _metadata(self, topic: str | None = None) -> ClusterMetadata:
         try:
             metadata = self.client.list_topics(topic=topic, timeout=self._timeout)
         except KafkaException as exc:
-            raise wrap_kafka_error(f"reading metadata of topic {topic!r}", exc) from exc
+            what = f"metadata of topic {topic!r}" if topic else "cluster metadata"
+            raise wrap_kafka_error(f"reading {what}", exc) from exc
         if not metadata.brokers:
             msg = f"no broker answered at {self._settings.bootstrap_servers}"
             raise BrokerUnavailableError(msg)
-        info = metadata.topics.get(topic)
+        return metadata
+
+    def broker_count(self) -> int:
+        """Brokers the cluster lists as live (a fenced or stopped one is not listed)."""
+        return len(self._metadata().brokers)
+
+    def replication_for(self, requested: int | None) -> int:
+        """The replication factor to create a topic with: ``requested``, or min(3, brokers).
+
+        A requested factor above the live brokers is refused here, naming the setting, rather
+        than by the broker's INVALID_REPLICATION_FACTOR after the command has started.
+        """
+        brokers = self.broker_count()
+        if requested is None:
+            return min(MAX_DEFAULT_REPLICATION, brokers)
+        if requested > brokers:
+            raise ConfigError(
+                "--replication-factor (VOICELENS_REPLICATION_FACTOR)",
+                f"{requested} replicas asked for, but {self._settings.bootstrap_servers} "
+                f"lists {brokers} live broker{'s' if brokers != 1 else ''}",
+            )
+        return requested
+
+    def partition_count(self, topic: str) -> int | None:
+        """Partitions of ``topic``, or None when it does not exist."""
+        info = self._metadata(topic).topics.get(topic)
         if info is None or info.error is not None:
             return None
         return len(info.partitions)
@@ -84,10 +115,11 @@ class TopicAdmin:
                 )
                 raise TopicMismatchError(msg)
             return False
+        replication = self.replication_for(spec.replication_factor)
         new = NewTopic(
             spec.name,
             num_partitions=spec.partitions,
-            replication_factor=spec.replication_factor,
+            replication_factor=replication,
             config=dict(spec.config),
         )
         futures = self.client.create_topics([new], operation_timeout=self._timeout)
@@ -100,7 +132,12 @@ class TopicAdmin:
                 self.ensure(spec, exact=exact)
                 return False
             raise wrap_kafka_error(f"creating topic {spec.name!r}", exc) from exc
-        log.info("created topic %s with %d partitions", spec.name, spec.partitions)
+        log.info(
+            "created topic %s with %d partitions, replication factor %d",
+            spec.name,
+            spec.partitions,
+            replication,
+        )
         return True
 
     def watermarks(self, topic: str) -> dict[int, tuple[int, int]]:
