@@ -70,7 +70,7 @@ def _stage(stage: str, count: int, topic: str) -> dict[str, Any]:
         out["bytes"] = size
     elif stage == "manifest":
         # What the publisher does per record for the manifest: canonical JSON, counts, checksum.
-        builder = ManifestBuilder(dataset)
+        builder = ManifestBuilder.for_dataset(dataset)
         for conv in dataset.conversations():
             builder.add(conv)
         builder.build()

@@ -38,7 +38,7 @@ def write_dataset(
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Write every conversation and return the manifest (also written unless ``out`` is ``-``)."""
-    manifest = ManifestBuilder(dataset)
+    manifest = ManifestBuilder.for_dataset(dataset)
     show = sys.stderr.isatty() if progress is None else progress
     names: list[str] = []
     with Progress(disable=not show, transient=True) as bar:

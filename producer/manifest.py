@@ -1,4 +1,11 @@
-"""The dataset manifest: everything needed to reproduce a dataset, and what it contains."""
+"""The dataset manifest: what a dataset is (how to reproduce it, or where it came from) and what
+it contains: counts per scenario, provider and day, and a checksum.
+
+One builder for every dataset, generated or read from files, written as files or published:
+``add`` takes each conversation (in its canonical form, see :mod:`voicelens.schemas.canonical`)
+and its compact JSON in order; the checksum is SHA-256 over that JSON, so a manifest proves
+which data a dataset consists of, whether it was written as files, JSON Lines or Kafka records.
+"""
 
 from __future__ import annotations
 
@@ -11,34 +18,66 @@ import orjson
 
 from voicelens.producer.generator import Dataset
 
-__all__ = ["ManifestBuilder"]
+__all__ = ["COMPUTED_KEYS", "ManifestBuilder", "describe_dataset"]
+
+#: The keys the builder computes; every other key of a manifest describes the dataset.
+COMPUTED_KEYS = ("count", "counts", "checksum")
+
+
+def _iso(moment: Any) -> str:
+    return str(moment.isoformat().replace("+00:00", "Z"))
+
+
+def describe_dataset(ds: Dataset) -> dict[str, Any]:
+    """A generated dataset's identity: its recipe and parameters, enough to regenerate it."""
+    opts = ds.options
+    return {
+        "dataset_id": ds.dataset_id,
+        "generator_version": ds.generator_version,
+        "recipe": ds.profile.recipe,
+        "parameters": {
+            "count": opts.count,
+            "start_days_ago": opts.start_days_ago,
+            "end_time": _iso(ds.window_end),
+            "seed": opts.seed,
+            "provider": opts.provider,
+            "vcp_mode": opts.vcp_mode,
+            "profile": str(opts.profile) if opts.profile else None,
+        },
+        "window": {"start": _iso(ds.window_start), "end": _iso(ds.window_end)},
+        "target_mix": ds.profile.target_mix(),
+        "files": None,  # the file names, when written as files (``voicelens generate``)
+    }
 
 
 @dataclass
 class ManifestBuilder:
-    """Accumulates counts and a checksum while conversations stream past.
+    """Accumulates counts and a checksum while conversations stream past."""
 
-    ``add`` takes each conversation and its canonical JSON (compact ``orjson.dumps``) in order;
-    the checksum is SHA-256 over them, so a manifest proves which data a dataset consists of,
-    whether it was written as files, JSON Lines or Kafka records.
-    """
-
-    dataset: Dataset
+    #: What the dataset is (``dataset_id`` first); the manifest is this plus the computed keys.
+    description: dict[str, Any]
     scenarios: Counter[str] = field(default_factory=Counter)
     providers: Counter[str] = field(default_factory=Counter)
     days: Counter[str] = field(default_factory=Counter)
     count: int = 0
     _digest: Any = field(default_factory=hashlib.sha256)
 
+    @classmethod
+    def for_dataset(cls, ds: Dataset) -> ManifestBuilder:
+        """A builder for a generated dataset."""
+        return cls(describe_dataset(ds))
+
     def add(self, conversation: dict[str, Any], data: bytes | None = None) -> None:
-        """Count one conversation and feed its canonical JSON (``data``, or computed here when
-        the caller has none) to the checksum."""
+        """Count one canonical conversation and feed its compact JSON (``data``, or computed
+        here when the caller has none) to the checksum."""
         if data is None:
             data = orjson.dumps(conversation)
         payload = conversation["vcp_payload"]
-        self.scenarios[payload["custom"]["outcome_hint"]] += 1
-        self.providers[payload["call"]["provider"]] += 1
-        self.days[payload["call"]["start_time"][:10]] += 1
+        call = payload["call"]
+        # Files of the user's may lack the generator's hint; the schema allows that.
+        self.scenarios[payload["custom"].get("outcome_hint", "unknown")] += 1
+        self.providers[call["provider"]] += 1
+        self.days[call["start_time"][:10]] += 1
         self.count += 1
         self._digest.update(data)
 
@@ -52,34 +91,16 @@ class ManifestBuilder:
         self.count += len(mix)
         self._digest.update(data)
 
-    def build(self, *, files: list[str] | None = None) -> dict[str, Any]:
-        """The manifest document."""
-        ds = self.dataset
-        opts = ds.options
+    def build(self, **more: Any) -> dict[str, Any]:
+        """The manifest document: the description, the computed keys, then ``more``."""
         return {
-            "dataset_id": ds.dataset_id,
-            "generator_version": ds.generator_version,
-            "recipe": ds.profile.recipe,
-            "parameters": {
-                "count": opts.count,
-                "start_days_ago": opts.start_days_ago,
-                "end_time": ds.window_end.isoformat().replace("+00:00", "Z"),
-                "seed": opts.seed,
-                "provider": opts.provider,
-                "vcp_mode": opts.vcp_mode,
-                "profile": str(opts.profile) if opts.profile else None,
-            },
-            "window": {
-                "start": ds.window_start.isoformat().replace("+00:00", "Z"),
-                "end": ds.window_end.isoformat().replace("+00:00", "Z"),
-            },
+            **self.description,
             "count": self.count,
             "counts": {
                 "scenario": dict(sorted(self.scenarios.items())),
                 "provider": dict(sorted(self.providers.items())),
                 "day": dict(sorted(self.days.items())),
             },
-            "target_mix": ds.profile.target_mix(),
             "checksum": {"algorithm": "sha256", "value": self._digest.hexdigest()},
-            "files": files,
+            **more,
         }

@@ -12,8 +12,8 @@ from pydantic import Field
 from rich.progress import Progress
 
 from voicelens import topics
-from voicelens.exceptions import ConfigError
 from voicelens.health import MetricsServer
+from voicelens.producer.exceptions import EmptyDirectoryError, InvalidFilesError
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.publisher import Publisher, PublishResult
 from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
@@ -47,6 +47,10 @@ class ProduceCommand(MetricsSettings, GeneratorOptions, KafkaSettings):
     from_dir: Path | None = Field(
         None, description="publish the VCP JSON files of this directory instead"
     )
+    skip_invalid: bool = Field(
+        False,
+        description="with --from-dir: publish the valid files even when others are skipped",
+    )
     timeout: float = Field(20.0, gt=0, description="seconds to wait for the broker before failing")
     workers: int = Field(
         default_factory=lambda: min(4, os.cpu_count() or 1),
@@ -59,9 +63,7 @@ class ProduceCommand(MetricsSettings, GeneratorOptions, KafkaSettings):
         """Run the command; exits non-zero unless every record was committed."""
         source: Source
         if self.from_dir is not None:
-            if not self.from_dir.is_dir():
-                raise ConfigError(setting_label("from_dir"), f"{self.from_dir} is not a directory")
-            source = DirectorySource(self.from_dir)
+            source = self._directory(self.from_dir)
         else:
             source = GeneratedSource(Dataset.from_options(self))
         publisher = Publisher(
@@ -89,6 +91,30 @@ class ProduceCommand(MetricsSettings, GeneratorOptions, KafkaSettings):
             f"{result.seconds:.1f} s, {rate:,.0f} records/s",
             file=sys.stderr,
         )
+
+    def _directory(self, directory: Path) -> DirectorySource:
+        """The directory's dataset, once every file is checked; refuses to publish part of it
+        unless --skip-invalid, and an empty one at all."""
+        source = DirectorySource(directory)
+        if source.skipped:
+            lines = [f"  {s.name}: {s}" for s in source.skipped]
+            print(
+                f"skipped {len(source.skipped)} of {source.seen} files in {directory}:",
+                *lines,
+                sep="\n",
+                file=sys.stderr,
+            )
+        if source.count == 0:
+            msg = f"nothing to publish: {directory} holds no valid VCP 0.3 conversation file"
+            raise EmptyDirectoryError(msg)
+        if source.skipped and not self.skip_invalid:
+            msg = (
+                f"{len(source.skipped)} files of {directory} are not valid conversations (listed "
+                f"above); nothing was published. Fix them, or pass "
+                f"{setting_label('skip_invalid')} to publish the {source.count} valid ones"
+            )
+            raise InvalidFilesError(msg)
+        return source
 
     @staticmethod
     def _publish(source: Source, publisher: Publisher) -> PublishResult:

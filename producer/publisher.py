@@ -25,7 +25,7 @@ from voicelens.producer.exceptions import PublishError
 from voicelens.producer.manifest import ManifestBuilder
 from voicelens.producer.parallel import ParallelEncoder
 from voicelens.producer.resume import progress_key, read_progress
-from voicelens.producer.sources import DirectorySource, GeneratedSource, ManifestTracker, Source
+from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
 from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope, DatasetEventCodec
 from voicelens.schemas.exceptions import EncodeError
 from voicelens.settings import KafkaSettings
@@ -112,8 +112,6 @@ class Publisher:
                 records = self._records(source, resume, manifest, codec, stack)
                 for position, value, record_key, mix_key in records:
                     index = position
-                    if value is None:  # a file that could not be encoded (skipped, recorded)
-                        continue
                     if not open_txn:
                         producer.begin()
                         open_txn = True
@@ -164,16 +162,15 @@ class Publisher:
         self,
         source: Source,
         resume: int,
-        manifest: ManifestTracker,
+        manifest: ManifestBuilder,
         codec: ConversationCodec,
         stack: contextlib.ExitStack,
-    ) -> Iterator[tuple[int, bytes | None, bytes, tuple[str, str]]]:
-        """(position after it, Avro value or None if skipped, key, (scenario, provider)) of each
-        record from ``resume`` on, feeding the manifest as they go."""
+    ) -> Iterator[tuple[int, bytes, bytes, tuple[str, str]]]:
+        """(position after it, Avro value, key, (scenario, provider)) of each record from
+        ``resume`` on, feeding the manifest as they go."""
         if (
             self.workers > 1
             and isinstance(source, GeneratedSource)
-            and isinstance(manifest, ManifestBuilder)
             and source.count - resume >= self.parallel_from
         ):
             encoder = stack.enter_context(ParallelEncoder(source.dataset, self.workers))
@@ -186,24 +183,24 @@ class Publisher:
                     position += 1
                     yield position, value, record_key, mix_key
             return
-        names = source.named_conversations(resume) if isinstance(source, DirectorySource) else None
         dataset_id, version = source.dataset_id, source.generator_version
         for index, conversation in enumerate(source.conversations(resume), resume):
-            name = next(names)[0] if names is not None else None
             envelope = ConversationEnvelope(
                 f"{dataset_id}-{index:09d}", dataset_id, index, int(time.time() * 1000), version
             )
             try:
                 value = codec.encode(envelope, conversation)
             except EncodeError as exc:
-                if isinstance(source, DirectorySource) and name is not None:
-                    source.skip(name, str(exc))
-                    yield index + 1, None, b"", ("", "")
-                    continue
-                raise
+                # Directory sources are encoded once up front, so this is a bug, not bad input:
+                # stop rather than publish a dataset short of what its manifest says.
+                msg = f"conversation {index} of {dataset_id} could not be encoded: {exc}"
+                raise PublishError(msg) from exc
             manifest.add(conversation)
             payload = conversation["vcp_payload"]
-            mix_key = (payload["custom"]["outcome_hint"], payload["call"]["provider"])
+            mix_key = (
+                payload["custom"].get("outcome_hint", "unknown"),
+                payload["call"]["provider"],
+            )
             yield index + 1, value, conversation["call_id"].encode(), mix_key
 
     def _commit(

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from voicelens.producer.profile import Profile
 from voicelens.report.distribution import (
     WEEKDAYS,
@@ -27,6 +25,7 @@ from voicelens.report.distribution import (
 )
 from voicelens.report.pii import find_pii
 from voicelens.report.vcp_validation import validate
+from voicelens.schemas.canonical import canonical_json
 
 __all__ = ["WEIGHTS", "Check", "QualityResult", "assess", "grade"]
 
@@ -172,7 +171,7 @@ def _checksum(conversations: Sequence[Any], manifest: dict[str, Any] | None) -> 
         return Check("checksum", False, "no checksum in a manifest to compare with")
     digest = hashlib.sha256()
     for doc in conversations:
-        digest.update(orjson.dumps(doc))
+        digest.update(canonical_json(doc))
     got = digest.hexdigest()
     if got == wanted:
         return Check("checksum", True, f"sha256 {got[:16]}… equals the manifest's")

@@ -55,8 +55,11 @@ class Loaded:
 
 def from_directory(directory: Path) -> Loaded:
     """A dataset of files (``voicelens generate`` output or the user's own files)."""
-    conversations, manifest, skipped = read_directory(directory)
+    contents = read_directory(directory)
+    manifest = contents.manifest
     dataset_id = manifest.get("dataset_id") if manifest else None
+    conversations = [entry.doc for entry in contents.entries]
+    skipped = {s.name: str(s) for s in contents.skipped}
     return Loaded("directory", dataset_id, manifest, conversations, skipped)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,6 @@ from voicelens.schemas.codec import ConversationCodec, DatasetEventCodec
 from voicelens.settings import KafkaSettings
 
 pytestmark = pytest.mark.kafka
-EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "vcp-0.3-examples"
 codec = ConversationCodec()
 
 
@@ -196,30 +194,6 @@ def test_parallel_encoding_publishes_what_one_process_would(
     assert [r[0] for r in runs[2][0]] == list(range(options.count))
     assert runs[2] == runs[1]
     assert runs[2][1] == [GeneratedSource(Dataset.from_options(options)).manifest()]
-
-
-def test_from_dir_skips_bad_files_by_name_and_publishes_the_rest(
-    kafka_settings: KafkaSettings, topic_factory: Callable[..., str], tmp_path: Path
-) -> None:
-    for path in EXAMPLES.glob("*.json"):
-        shutil.copy(path, tmp_path / path.name)
-    (tmp_path / "hvac_900_broken.json").write_text('{"call_id": ')
-    (tmp_path / "hvac_901_wrong.json").write_text('{"call_id": "x", "vcp_version": "0.2"}')
-    topic, datasets = topic_factory(1), topic_factory(1, suffix="-datasets")
-    cmd = produce_cmd(
-        kafka_settings, topic, datasets, "--from-dir", str(tmp_path), "--partitions", "1"
-    )
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "hvac_900_broken.json" in result.stderr
-    assert "hvac_901_wrong.json" in result.stderr
-    assert "2 files skipped" in result.stderr
-    decoded = [
-        codec.decode(m.value() or b"")[1] for m in read_topic(kafka_settings, topic, lambda m: m)
-    ]
-    assert sorted(d["vcp_payload"]["custom"]["outcome_hint"] for d in decoded) == sorted(
-        p.name.split("_", 2)[2].rsplit("_", 1)[0] for p in EXAMPLES.glob("*.json")
-    )
 
 
 def test_existing_topic_with_other_partition_count_is_refused(

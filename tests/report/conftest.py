@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import copy
-import hashlib
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pytest
 
 from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.producer.manifest import COMPUTED_KEYS, ManifestBuilder
 from voicelens.producer.profile import Profile, load_profile
 from voicelens.producer.sources import GeneratedSource
 
@@ -51,19 +49,11 @@ def _restate(conversations: Conversations, manifest: dict[str, Any]) -> dict[str
     Lets a test change one thing about the data without also failing the count and checksum
     checks, so exactly one check is under test.
     """
-    digest = hashlib.sha256()
+    description = {k: v for k, v in manifest.items() if k not in COMPUTED_KEYS}
+    builder = ManifestBuilder(copy.deepcopy(description))
     for conv in conversations:
-        digest.update(orjson.dumps(conv))
-    payloads = [c["vcp_payload"] for c in conversations]
-    out = copy.deepcopy(manifest)
-    out["count"] = len(conversations)
-    out["counts"] = {
-        "scenario": dict(sorted(Counter(p["custom"]["outcome_hint"] for p in payloads).items())),
-        "provider": dict(sorted(Counter(p["call"]["provider"] for p in payloads).items())),
-        "day": dict(sorted(Counter(p["call"]["start_time"][:10] for p in payloads).items())),
-    }
-    out["checksum"] = {"algorithm": "sha256", "value": digest.hexdigest()}
-    return out
+        builder.add(conv)
+    return builder.build()
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from voicelens.producer.exceptions import InputDirectoryError
 from voicelens.producer.files import write_dataset
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.report.command import ReportCommand
-from voicelens.report.exceptions import ReportError
 from voicelens.report.readers import read_directory
 from voicelens.report.sources import from_directory
 
@@ -44,12 +44,13 @@ def test_files_are_read_in_index_order_and_junk_is_skipped_by_name(tmp_path: Pat
     write_dataset(ds, tmp_path, "json", progress=False)
     (tmp_path / "zz_broken.json").write_text("{not json")
     (tmp_path / "delivery_progress.json").write_text('{"done": ["a", "b"]}')
-    conversations, manifest, skipped = read_directory(tmp_path)
+    loaded = from_directory(tmp_path)
+    conversations, manifest, skipped = loaded.conversations, loaded.manifest, loaded.skipped
     assert [c["call_id"] for c in conversations] == [c["call_id"] for c in ds.conversations()]
     assert manifest is not None
     assert manifest["dataset_id"] == ds.dataset_id
     assert set(skipped) == {"zz_broken.json", "delivery_progress.json"}
-    assert skipped["delivery_progress.json"] == "not a VCP conversation"
+    assert skipped["delivery_progress.json"].startswith("not a VCP conversation")
     assert skipped["zz_broken.json"].startswith("malformed JSON")
 
 
@@ -62,7 +63,7 @@ def test_json_lines_are_read_too(tmp_path: Path) -> None:
 
 
 def test_a_missing_directory_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ReportError, match="not a directory"):
+    with pytest.raises(InputDirectoryError, match=r"--from-dir \(VOICELENS_FROM_DIR\)"):
         read_directory(tmp_path / "nope")
 
 
