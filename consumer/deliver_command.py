@@ -12,13 +12,13 @@ import sys
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import uvloop
 from pydantic import Field, SecretStr, field_validator
 
 from voicelens import topics
 from voicelens.consumer.async_producer import AsyncProducer
+from voicelens.consumer.http_policy import HttpPolicy, check_webhook_url
 from voicelens.consumer.progress import ProgressReporter
 from voicelens.consumer.retry_policy import RetryPolicy
 from voicelens.consumer.service import DeliveryConfig, DeliveryService
@@ -101,14 +101,27 @@ class DeliverCommand(MetricsSettings, KafkaSettings):
         "pooled",
         description="pooled: keep-alive connections parsed by httptools; aiohttp: its client",
     )
+    connect_timeout: float = Field(
+        10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds to open a connection (TCP and TLS), within --timeout",
+    )
+    idle_timeout: float = Field(
+        4.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds a keep-alive connection may sit idle before it is closed",
+    )
+    follow_redirects: bool = Field(
+        False,
+        description="follow 307/308 to the webhook's own scheme, host and port (max 5)",
+    )
 
     @field_validator("webhook_url")
     @classmethod
     def _url(cls, value: SecretStr) -> SecretStr:
-        parts = urlsplit(value.get_secret_value())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            msg = "must be an http(s) URL with a host"
-            raise ValueError(msg)
+        check_webhook_url(value.get_secret_value())  # the message never repeats the URL
         return value
 
     def signer(self) -> WebhookSigner | None:
@@ -186,10 +199,16 @@ class DeliverCommand(MetricsSettings, KafkaSettings):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with AsyncExitStack() as stack:
+            policy = HttpPolicy(
+                timeout=self.timeout,
+                connect_timeout=self.connect_timeout,
+                idle_timeout=self.idle_timeout,
+                follow_redirects=self.follow_redirects,
+            )
             transport = open_transport(
                 url,
                 self.max_in_flight,
-                self.timeout,
+                policy,
                 verify_tls=not self.insecure_skip_tls_verify,
                 kind=self.http_client,
             )

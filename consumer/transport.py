@@ -3,47 +3,48 @@
 :class:`PooledTransport` is the production path: pooled keep-alive HTTP/1.1 connections on
 asyncio's own transports, responses parsed by ``httptools`` (llhttp, the parser of Node.js and
 uvicorn). One webhook, one method, a fixed header block: the request bytes are mostly built
-once, and a POST costs ~20 µs of CPU against ~70 µs through aiohttp's general-purpose client
+once, and a POST costs a fraction of the CPU of aiohttp's general-purpose client
 (``bench/README.md``), which is what bounds delivery on a small machine.
-:class:`AiohttpTransport` posts through an aiohttp session instead (``--http-client aiohttp``).
+:class:`~consumer.aiohttp_transport.AiohttpTransport` posts through an aiohttp session instead
+(``--http-client aiohttp``, and behind a proxy). Both follow one policy (``http_policy.py``).
 
 Both raise :class:`~consumer.exceptions.RetriableDeliveryError` for timeouts and connection
-errors — never the URL, which may hold a token — and return the status and ``Retry-After`` of
-any answer; classifying the status is the caller's business.
+errors — never the URL, which may hold a token — and return the status, ``Retry-After`` and
+``Location`` of any answer; classifying the status is the caller's business.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import ssl
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol, cast
-from urllib.parse import urlsplit
 
-import aiohttp
 import httptools
 
-from voicelens.consumer.exceptions import (
-    DeliveryTimeoutError,
-    RetriableDeliveryError,
-    UnsendableError,
+from voicelens.consumer.exceptions import DeliveryTimeoutError, RetriableDeliveryError
+from voicelens.consumer.http_policy import (
+    BODY_CAP,
+    Headers,
+    HttpAnswer,
+    HttpPolicy,
+    check_headers,
+    check_webhook_url,
+    follow_redirects,
 )
 
-__all__ = ["AiohttpTransport", "HttpAnswer", "PooledTransport", "WebhookTransport"]
+__all__ = [
+    "Headers",
+    "HttpAnswer",
+    "PooledTransport",
+    "WebhookTransport",
+    "connect_timed_out",
+    "connection_error",
+    "timed_out",
+]
 
-Headers = Sequence[tuple[str, str]]
-_FORBIDDEN = frozenset("\r\n\0")
 #: New connections being opened at once, per transport.
 _MAX_CONNECTING = 8
-
-
-@dataclass(frozen=True, slots=True)
-class HttpAnswer:
-    """What delivery needs of a response: its status and ``Retry-After`` header."""
-
-    status: int
-    retry_after: str | None = None
 
 
 class WebhookTransport(Protocol):
@@ -60,14 +61,22 @@ class WebhookTransport(Protocol):
         ...
 
 
-def _timed_out(timeout: float, exc: BaseException) -> DeliveryTimeoutError:
+def timed_out(timeout: float, exc: BaseException) -> DeliveryTimeoutError:
+    """No answer within the attempt's timeout (the webhook may have taken the request)."""
     err = DeliveryTimeoutError(f"timed out after {timeout:g} s")
     err.__cause__ = exc
     return err
 
 
-def _connection_error(exc: BaseException) -> RetriableDeliveryError:
-    # The exception text can contain the URL: name only its kind.
+def connect_timed_out(timeout: float, exc: BaseException) -> RetriableDeliveryError:
+    """No connection within the connect timeout: nothing was sent."""
+    err = RetriableDeliveryError(f"connect timed out after {timeout:g} s")
+    err.__cause__ = exc
+    return err
+
+
+def connection_error(exc: BaseException) -> RetriableDeliveryError:
+    """An I/O error, named by its kind only: the exception text can contain the URL."""
     err = RetriableDeliveryError(f"connection error: {type(exc).__name__}")
     err.__cause__ = exc
     return err
@@ -80,13 +89,17 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[HttpAnswer] | None = None
-        self._status = 0
         self._retry_after: str | None = None
+        self._location: str | None = None
+        self._body_seen = 0
+        #: The final answer's status line and headers, once complete.
+        self.answer: HttpAnswer | None = None
         self.closed = False
+        self.idle_since = 0.0
 
     @property
     def busy(self) -> bool:
-        """A request was written and its answer has not come."""
+        """A request was written and its answer has not been read to its end."""
         return self._waiter is not None
 
     # asyncio.Protocol
@@ -98,46 +111,69 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(_connection_error(exc))
+            self._fail(connection_error(exc))
             self.close()
+
+    def eof_received(self) -> bool:
+        # The peer is done with this connection: an idle one is never reused. An answer that
+        # ends with the close is settled in connection_lost, which follows.
+        self.closed = True
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            if self._status and exc is None:
-                # An answer without a length ends when the server closes: it is complete.
-                waiter.set_result(HttpAnswer(self._status, self._retry_after))
-            else:
-                self._fail(_connection_error(exc or ConnectionResetError("closed by server")))
+        if self.answer is not None:
+            # Status and headers came: a body without a length ends here, a cut-off one
+            # is not waited for (http_policy.py).
+            self._settle()
+        else:
+            self._fail(connection_error(exc or ConnectionResetError("closed by server")))
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"retry-after":
+        lowered = name.lower()
+        if lowered == b"retry-after":
             self._retry_after = value.decode("latin-1").strip()
+        elif lowered == b"location":
+            self._location = value.decode("latin-1").strip()
 
     def on_headers_complete(self) -> None:
-        self._status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if status >= 200:  # an interim answer (100 Continue, 103 Early Hints) is skipped
+            self.answer = HttpAnswer(status, self._retry_after, self._location)
+        self._retry_after = self._location = None
+
+    def on_body(self, body: bytes) -> None:
+        # Never kept: read only to keep the connection in step, and only up to the cap.
+        self._body_seen += len(body)
+        if self._body_seen > BODY_CAP:
+            self._settle()
+            self.close()
 
     def on_message_complete(self) -> None:
-        status = self._parser.get_status_code()
-        if 100 <= status < 200:
-            # An interim answer (100 Continue, 103 Early Hints): the real one follows.
-            self._status, self._retry_after = 0, None
+        if self.answer is None:
             return
-        answer = HttpAnswer(status, self._retry_after)
-        self._status, self._retry_after = 0, None
         if not self._parser.should_keep_alive():
             self.close()
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(answer)
+        self._settle()
 
     # ours
+    def _settle(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        answer, self.answer = self.answer, None
+        self._body_seen = 0
+        if waiter is not None and not waiter.done() and answer is not None:
+            waiter.set_result(answer)
+
     def _fail(self, err: BaseException) -> None:
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(err)
+
+    @property
+    def reusable(self) -> bool:
+        """Open, not closing, and not closed or half-closed by the peer."""
+        return not self.closed and self._transport is not None and not self._transport.is_closing()
 
     def send(self, request: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future[HttpAnswer]:
         """Write one request; the future resolves with its answer."""
@@ -145,6 +181,15 @@ class _Connection(asyncio.Protocol):
         self._waiter = loop.create_future()
         self._transport.write(request)
         return self._waiter
+
+    def cut_short(self) -> HttpAnswer | None:
+        """The answer whose status and headers came although its body did not end in time."""
+        answer, self.answer = self.answer, None
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.cancel()
+        self.close()
+        return answer
 
     def close(self) -> None:
         """Close now (an answer still due would arrive on a connection nobody reads)."""
@@ -161,16 +206,15 @@ class PooledTransport:
         url: str,
         *,
         max_connections: int,
-        timeout: float,
+        policy: HttpPolicy,
         user_agent: str,
         verify_tls: bool = True,
     ) -> None:
-        self.timeout = timeout
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            msg = "needs an http(s) URL with a host"
-            raise ValueError(msg)
-        self._host = parts.hostname
+        parts = check_webhook_url(url)
+        self._url = url
+        self._policy = policy
+        self.timeout = policy.timeout
+        self._host = parts.hostname or ""
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._ssl: ssl.SSLContext | None = None
         if parts.scheme == "https":
@@ -178,82 +222,105 @@ class PooledTransport:
             if not verify_tls:
                 self._ssl.check_hostname = False
                 self._ssl.verify_mode = ssl.CERT_NONE
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self._head = (
-            f"POST {target} HTTP/1.1\r\nHost: {parts.netloc.rpartition('@')[2]}\r\n"
-            f"User-Agent: {user_agent}\r\nContent-Type: application/json\r\n"
-        ).encode("latin-1")
-        self._idle: list[_Connection] = []
+        self._host_lines = (
+            f"Host: {parts.netloc}\r\nUser-Agent: {user_agent}\r\n"
+            "Content-Type: application/json\r\n"
+        )
+        self._head = self._head_for(
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        )
+        self._idle: collections.deque[_Connection] = collections.deque()
         self._all: set[_Connection] = set()
         self._gate = asyncio.Semaphore(max_connections)
         self._connecting = asyncio.Semaphore(_MAX_CONNECTING)
 
-    def _take_idle(self) -> _Connection | None:
+    def _head_for(self, target: str) -> bytes:
+        return f"POST {target} HTTP/1.1\r\n{self._host_lines}".encode("ascii")
+
+    def _take_idle(self, now: float) -> _Connection | None:
+        # Oldest first out of the left end: those idle too long are closed before the server
+        # closes them; the most recently used one is taken from the right.
+        expiry = now - self._policy.idle_timeout
+        while self._idle and self._idle[0].idle_since < expiry:
+            self._drop(self._idle.popleft())
         while self._idle:
             candidate = self._idle.pop()
-            if not candidate.closed:
+            if candidate.reusable:
                 return candidate
-            self._all.discard(candidate)
+            self._drop(candidate)
         return None
+
+    def _drop(self, conn: _Connection) -> None:
+        conn.close()
+        self._all.discard(conn)
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        transport, conn = await loop.create_connection(
-            _Connection,
-            self._host,
-            self._port,
-            ssl=self._ssl,
-            server_hostname=self._host if self._ssl else None,
-        )
+        timeout = self._policy.connect_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                transport, conn = await loop.create_connection(
+                    _Connection,
+                    self._host,
+                    self._port,
+                    ssl=self._ssl,
+                    server_hostname=self._host if self._ssl else None,
+                )
+        except TimeoutError as exc:
+            raise connect_timed_out(timeout, exc) from exc
         # Not left to connection_made: uvloop may call it after create_connection returns.
         conn.connection_made(transport)
         self._all.add(conn)
         return conn
 
-    def _request(self, headers: Headers, body: bytes) -> bytes:
-        lines = []
-        for name, value in headers:
-            if not _FORBIDDEN.isdisjoint(value):
-                # A CR/LF from a record's data would inject headers: refuse the record.
-                msg = f"header {name} holds a line break or NUL"
-                raise UnsendableError(msg)
-            lines.append(f"{name}: {value}\r\n")
+    def _tail(self, headers: Headers, body: bytes) -> bytes:
+        check_headers(headers)
+        lines = [f"{name}: {value}\r\n" for name, value in headers]
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
-        try:
-            head = "".join(lines).encode("latin-1")
-        except UnicodeEncodeError as exc:
-            msg = "a header value is not Latin-1, which HTTP/1.1 cannot carry"
-            raise UnsendableError(msg) from exc
-        return self._head + head + body
+        return "".join(lines).encode("ascii") + body
 
     async def post(self, headers: Headers, body: bytes) -> HttpAnswer:
         """POST once over a pooled connection (a new one when none is idle)."""
+        tail = self._tail(headers, body)
+        answer = await self._exchange(self._head + tail)
+        if 300 <= answer.status < 400:
+            answer = await follow_redirects(
+                self._policy,
+                self._url,
+                answer,
+                lambda target: self._exchange(self._head_for(target) + tail),
+            )
+        return answer
+
+    async def _exchange(self, request: bytes) -> HttpAnswer:
         timeout = self.timeout
-        request = self._request(headers, body)
         loop = asyncio.get_running_loop()
         async with self._gate:
             conn: _Connection | None = None
             try:
                 async with asyncio.timeout(timeout):
-                    conn = self._take_idle()
+                    conn = self._take_idle(loop.time())
                     if conn is None:
                         # A burst of new connections overflows a receiver's accept queue, and
                         # a dropped SYN is retried by the kernel only after 1, 3, 7, 15 s...:
                         # open a few at a time and reuse whatever comes back meanwhile.
                         async with self._connecting:
-                            conn = self._take_idle() or await self._connect()
+                            conn = self._take_idle(loop.time()) or await self._connect()
                     answer = await conn.send(request, loop)
             except TimeoutError as exc:
-                raise _timed_out(timeout, exc) from exc
+                partial = conn.cut_short() if conn is not None else None
+                if partial is None:
+                    raise timed_out(timeout, exc) from exc
+                answer = partial
             except (OSError, ssl.SSLError) as exc:
-                raise _connection_error(exc) from exc
+                raise connection_error(exc) from exc
             finally:
                 if conn is not None:
                     if conn.closed or conn.busy:
                         # Failed, timed out or cancelled mid-request: never reused.
-                        conn.close()
-                        self._all.discard(conn)
+                        self._drop(conn)
                     else:
+                        conn.idle_since = loop.time()
                         self._idle.append(conn)
         return answer
 
@@ -263,58 +330,3 @@ class PooledTransport:
             conn.close()
         self._all.clear()
         self._idle.clear()
-
-
-class AiohttpTransport:
-    """The same contract over an aiohttp session (its pool, TLS and proxy handling)."""
-
-    def __init__(self, session: aiohttp.ClientSession, url: str, *, timeout: float) -> None:
-        self._session = session
-        self._url = url
-        self.timeout = timeout
-        self._client_timeout = aiohttp.ClientTimeout(total=timeout)
-
-    @classmethod
-    def open(
-        cls,
-        url: str,
-        *,
-        max_connections: int,
-        timeout: float,
-        user_agent: str,
-        verify_tls: bool = True,
-    ) -> AiohttpTransport:
-        """A transport over a new session with a pooled keep-alive connector."""
-        connector = aiohttp.TCPConnector(
-            limit=max_connections, limit_per_host=max_connections, ssl=verify_tls
-        )
-        session = aiohttp.ClientSession(
-            connector=connector,
-            headers={"User-Agent": user_agent},
-            raise_for_status=False,
-            trust_env=True,  # HTTP(S)_PROXY, NO_PROXY
-        )
-        return cls(session, url, timeout=timeout)
-
-    async def post(self, headers: Headers, body: bytes) -> HttpAnswer:
-        """POST once through the session."""
-        try:
-            async with self._session.post(
-                self._url,
-                data=body,
-                headers={"Content-Type": "application/json", **dict(headers)},
-                timeout=self._client_timeout,
-            ) as resp:
-                await resp.read()
-                return HttpAnswer(resp.status, resp.headers.get("Retry-After"))
-        except TimeoutError as exc:
-            raise _timed_out(self.timeout, exc) from exc
-        except aiohttp.ClientError as exc:
-            raise _connection_error(exc) from exc
-        except ValueError as exc:  # a header value aiohttp refuses (CR/LF)
-            msg = f"invalid request header: {type(exc).__name__}"
-            raise UnsendableError(msg) from exc
-
-    async def aclose(self) -> None:
-        """Close the session and its connections."""
-        await self._session.close()

@@ -15,14 +15,16 @@ from typing import Literal, assert_never
 from urllib.parse import urlsplit
 
 from voicelens import __version__
+from voicelens.consumer.aiohttp_transport import AiohttpTransport
 from voicelens.consumer.exceptions import (
     PermanentDeliveryError,
     RedirectError,
     RetriableDeliveryError,
 )
+from voicelens.consumer.http_policy import HttpPolicy
 from voicelens.consumer.retry_policy import is_retriable_status, parse_retry_after
 from voicelens.consumer.signing import WebhookSigner
-from voicelens.consumer.transport import AiohttpTransport, PooledTransport, WebhookTransport
+from voicelens.consumer.transport import PooledTransport, WebhookTransport
 
 __all__ = ["USER_AGENT", "HttpClient", "WebhookClient", "open_transport", "uses_proxy"]
 
@@ -36,16 +38,17 @@ HttpClient = Literal["pooled", "aiohttp"]
 def open_transport(
     url: str,
     max_connections: int,
-    timeout: float,
+    policy: HttpPolicy,
     *,
     verify_tls: bool = True,
     kind: HttpClient = "pooled",
 ) -> WebhookTransport:
     """The transport named ``kind`` to ``url``, pooling up to ``max_connections``.
 
-    The pooled client connects straight to the webhook; when the environment routes the
-    webhook through a proxy (``HTTPS_PROXY``/``HTTP_PROXY``, not bypassed by ``NO_PROXY``), the
-    aiohttp client is used instead, and it honours those settings.
+    Both kinds follow ``policy`` alike (``http_policy.py``). The pooled client connects
+    straight to the webhook; when the environment routes the webhook through a proxy
+    (``HTTPS_PROXY``/``HTTP_PROXY``, not bypassed by ``NO_PROXY``), the aiohttp client is used
+    instead, and it honours those settings.
     """
     if kind == "pooled" and uses_proxy(url):
         log.info("a proxy is set for the webhook's scheme: posting through aiohttp's client")
@@ -54,7 +57,7 @@ def open_transport(
         return AiohttpTransport.open(
             url,
             max_connections=max_connections,
-            timeout=timeout,
+            policy=policy,
             user_agent=USER_AGENT,
             verify_tls=verify_tls,
         )
@@ -62,7 +65,7 @@ def open_transport(
         return PooledTransport(
             url,
             max_connections=max_connections,
-            timeout=timeout,
+            policy=policy,
             user_agent=USER_AGENT,
             verify_tls=verify_tls,
         )
@@ -95,7 +98,9 @@ class WebhookClient:
         if 200 <= status < 300:
             return status
         if 300 <= status < 400:
-            raise RedirectError(f"HTTP {status}", status=status)
+            # Never delivered: not followed, or not followable (the refusal says why).
+            detail = f"HTTP {status}" + (f": {answer.refusal.value}" if answer.refusal else "")
+            raise RedirectError(detail, status=status)
         if is_retriable_status(status):
             retry_after = parse_retry_after(answer.retry_after)
             raise RetriableDeliveryError(f"HTTP {status}", status=status, retry_after=retry_after)
