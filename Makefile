@@ -8,10 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
+REGISTRY_PORT ?= 8081
+export REGISTRY_PORT
 # Tests and the demo talk to the broker `make kafka-up` starts unless told otherwise.
 export VOICELENS_TEST_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
+# ... and to the schema registry `make registry-up` starts (its Confluent-compatible API).
+export VOICELENS_TEST_SCHEMA_REGISTRY ?= http://127.0.0.1:$(REGISTRY_PORT)/apis/ccompat/v7
 
-.PHONY: help venv tools lock kafka-up kafka-down kafka-status lint typecheck check unit test demo bench bench-tools clean
+.PHONY: help venv tools lock kafka-up kafka-down kafka-status registry-up registry-down registry-status schemas-check lint typecheck check unit test demo bench bench-tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,6 +44,18 @@ kafka-down: ## stop the local broker
 kafka-status:
 	deploy/kafka/kafka.sh status
 
+registry-up: ## start the local Apicurio Registry (Confluent API) on 127.0.0.1:8081 (idempotent; JDK >= 21)
+	deploy/registry/registry.sh up
+
+registry-down: ## stop the local schema registry
+	deploy/registry/registry.sh down
+
+registry-status:
+	deploy/registry/registry.sh status
+
+schemas-check: venv ## the project's schemas against the ones registered in the local registry
+	$(BIN)/voicelens schemas check --schema-registry-url $(VOICELENS_TEST_SCHEMA_REGISTRY)
+
 lint: venv ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -52,10 +68,12 @@ check: lint typecheck ## lint and type-check
 unit: venv ## tests that need no broker
 	$(BIN)/pytest -m 'not kafka'
 
-test: venv tools ## lint, type-check and the whole test suite against the real broker (started if needed)
+test: venv tools ## lint, type-check and the whole test suite against the real broker and registry (started if needed)
 	$(MAKE) --no-print-directory check
 	@started=0; if ! deploy/kafka/kafka.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/kafka.sh up && started=1; fi; \
-	$(BIN)/pytest; rc=$$?; \
+	reg=0; if ! deploy/registry/registry.sh status 2>/dev/null; then deploy/registry/registry.sh up && reg=1 || { [ $$started = 1 ] && deploy/kafka/kafka.sh down; exit 1; }; fi; \
+	$(BIN)/voicelens schemas check --schema-registry-url $(VOICELENS_TEST_SCHEMA_REGISTRY) && $(BIN)/pytest; rc=$$?; \
+	if [ $$reg = 1 ]; then deploy/registry/registry.sh down; fi; \
 	if [ $$started = 1 ]; then deploy/kafka/kafka.sh down; fi; exit $$rc
 
 demo: venv ## the main job end to end on local defaults: 1,800 conversations over 60 days, delivered by 2 consumers
