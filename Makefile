@@ -8,15 +8,20 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA_PORT ?= 9092
 export KAFKA_PORT
+REGISTRY_PORT ?= 8081
+export REGISTRY_PORT
 # Tests and the demo talk to the broker `make kafka-up` starts unless told otherwise.
 export VOICELENS_TEST_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 # The cluster tests (tests/cluster/) talk to the three nodes `make kafka-cluster-up` starts.
 CLUSTER_PORT ?= 29092
 export CLUSTER_PORT
 export VOICELENS_TEST_CLUSTER_BOOTSTRAP ?= $(shell deploy/kafka/cluster.sh bootstrap)
+# ... and to the schema registry `make registry-up` starts (its Confluent-compatible API).
+export VOICELENS_TEST_SCHEMA_REGISTRY ?= http://127.0.0.1:$(REGISTRY_PORT)/apis/ccompat/v7
 
 .PHONY: help venv tools lock kafka-up kafka-down kafka-status kafka-cluster-up kafka-cluster-down \
-	kafka-cluster-status kafka-cluster-kill kafka-cluster-start lint typecheck check unit test demo bench bench-tools clean
+	kafka-cluster-status kafka-cluster-kill kafka-cluster-start registry-up registry-down \
+	registry-status schemas-check lint typecheck check unit test demo bench bench-tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -60,6 +65,18 @@ kafka-cluster-kill: ## kill -9 one cluster node: make kafka-cluster-kill NODE=2
 kafka-cluster-start: venv ## start one cluster node again and wait until it has rejoined: NODE=2
 	PYTHON=$(BIN)/python deploy/kafka/cluster.sh start $(NODE)
 
+registry-up: ## start the local Apicurio Registry (Confluent API) on 127.0.0.1:8081 (idempotent; JDK >= 21)
+	deploy/registry/registry.sh up
+
+registry-down: ## stop the local schema registry
+	deploy/registry/registry.sh down
+
+registry-status:
+	deploy/registry/registry.sh status
+
+schemas-check: venv ## the project's schemas against the ones registered in the local registry
+	$(BIN)/voicelens schemas check --schema-registry-url $(VOICELENS_TEST_SCHEMA_REGISTRY)
+
 lint: venv ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -72,12 +89,14 @@ check: lint typecheck ## lint and type-check
 unit: venv ## tests that need no broker
 	$(BIN)/pytest -m 'not kafka'
 
-test: venv tools ## lint, type-check and the whole test suite against the real broker and cluster (started if needed)
+test: venv tools ## lint, type-check and the whole test suite against the real broker, cluster and registry (started if needed)
 	$(MAKE) --no-print-directory check
-	@started=0; cluster=0; \
+	@started=0; cluster=0; reg=0; \
 	if ! deploy/kafka/kafka.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/kafka.sh up && started=1; fi; \
 	if ! deploy/kafka/cluster.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/cluster.sh up && cluster=1; fi; \
-	$(BIN)/pytest; rc=$$?; \
+	if ! deploy/registry/registry.sh status 2>/dev/null; then deploy/registry/registry.sh up && reg=1; fi; \
+	$(BIN)/voicelens schemas check --schema-registry-url $(VOICELENS_TEST_SCHEMA_REGISTRY) && $(BIN)/pytest; rc=$$?; \
+	if [ $$reg = 1 ]; then deploy/registry/registry.sh down; fi; \
 	if [ $$cluster = 1 ]; then deploy/kafka/cluster.sh down; fi; \
 	if [ $$started = 1 ]; then deploy/kafka/kafka.sh down; fi; exit $$rc
 

@@ -1,4 +1,15 @@
-"""Encoding and decoding VoiceLens events as Avro single-object-encoded bytes.
+"""Encoding and decoding VoiceLens events as Avro, in either of the two framings readers meet.
+
+- **Single-object encoding** (``C3 01`` + the writer schema's 8-byte fingerprint + the body),
+  the default: readable with no registry, every committed writer version known from
+  ``schemas/history``.
+- **Confluent wire format** (``00`` + a 4-byte big-endian schema id + the body), written by
+  ``produce --schema-registry-url``: what Kafka Connect, ksqlDB, Flink and confluent-kafka's
+  ``AvroDeserializer`` read. Ids come from the schema registry; a reader looks each new id up
+  once and keeps its schema.
+
+Readers tell the two apart by the first byte, so one topic may hold both. The body must be all
+of the value: bytes left after the record make it undecodable.
 
 Conversation events carry the exact VCP 0.3 JSON: ``decode(encode(env, payload))`` returns a
 payload equal to the one given, key order included. Two conventions make that exact:
@@ -9,26 +20,58 @@ parts of ``custom`` (``provider_specific`` and any extra keys) travel as JSON te
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, cast
 
 import orjson
 from fastavro import schemaless_reader, schemaless_writer
 
 from voicelens.schemas.delivery_event import DeliveryEventRecord
-from voicelens.schemas.exceptions import DecodeError, EncodeError
-from voicelens.schemas.fingerprint import MARKER
+from voicelens.schemas.exceptions import DecodeError, EncodeError, UnknownSchemaError
+from voicelens.schemas.fingerprint import MARKER, fingerprint_bytes
 from voicelens.schemas.registry import SchemaSet, load
 
 __all__ = [
+    "WIRE_MAGIC",
     "ConversationCodec",
     "ConversationEnvelope",
     "DatasetEventCodec",
     "DeliveryEventCodec",
+    "Encoding",
+    "WriterLookup",
+    "encoding_of",
 ]
 
 _CUSTOM_KNOWN = ("provider_specific", "outcome_hint", "synthetic", "synthetic_recipe")
 _HEADER = 10
+#: The Confluent wire format's first byte; a 4-byte big-endian schema id follows.
+WIRE_MAGIC = b"\x00"
+_WIRE_HEADER = 5
+_NO_REGISTRY = (
+    "no schema registry is configured to look it up "
+    "(--schema-registry-url / VOICELENS_SCHEMA_REGISTRY_URL)"
+)
+
+#: Looks a registry schema id up: the parsed writer schema, None when the registry lacks it.
+WriterLookup = Callable[[int], Any]
+
+
+class Encoding(StrEnum):
+    """How a value is framed, told by its first byte."""
+
+    SINGLE_OBJECT = "single_object"
+    CONFLUENT_WIRE = "confluent_wire"
+
+
+def encoding_of(data: bytes) -> Encoding | None:
+    """The framing ``data`` starts with; None when it is neither."""
+    if data[:2] == MARKER:
+        return Encoding.SINGLE_OBJECT
+    if data[:1] == WIRE_MAGIC:
+        return Encoding.CONFLUENT_WIRE
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +86,57 @@ class ConversationEnvelope:
 
 
 class _Codec:
-    """Single-object encoding of one record kind, reading every known writer version."""
+    """One record kind: writes one framing, reads both and every known writer version.
 
-    def __init__(self, name: str) -> None:
+    ``schema_id``: write the Confluent wire format with this registry id (the id of the
+    current schema); unset, single-object encoding. ``lookup``: how to learn a registry id this
+    codec has not seen (``SchemaRegistry.writer_schema``); unset, wire-format records are
+    undecodable.
+    """
+
+    def __init__(
+        self, name: str, *, schema_id: int | None = None, lookup: WriterLookup | None = None
+    ) -> None:
         self._set: SchemaSet = load(name)
-        self._header = MARKER + self._set.current_fingerprint
+        if schema_id is None:
+            self._header = MARKER + self._set.current_fingerprint
+        else:
+            self._header = WIRE_MAGIC + schema_id.to_bytes(4, "big")
+        self._lookup = lookup
+        # Registry ids seen so far: the writer schema, or None for an id the registry lacks.
+        # A producer registers a schema before writing with its id, so an id unknown once
+        # stays unknown; no record is refused that a later lookup would have decoded.
+        self._by_id: dict[int, Any] = {} if schema_id is None else {schema_id: self._set.current}
+
+    @property
+    def encoding(self) -> Encoding:
+        """The framing :meth:`_encode` writes."""
+        return Encoding.SINGLE_OBJECT if self._header[:2] == MARKER else Encoding.CONFLUENT_WIRE
+
+    def unresolved_id(self, data: bytes) -> int | None:
+        """The registry id ``data`` needs looked up before it can be decoded, if any."""
+        if data[:1] != WIRE_MAGIC or len(data) < _WIRE_HEADER or self._lookup is None:
+            return None
+        schema_id = int.from_bytes(data[1:_WIRE_HEADER], "big")
+        return None if schema_id in self._by_id else schema_id
+
+    def lookup(self, schema_id: int) -> Any:
+        """Ask the registry for ``schema_id`` (blocking, keeps nothing; see :meth:`learn`)."""
+        if self._lookup is None:
+            return None
+        writer = self._lookup(schema_id)
+        # A registered copy of a schema this codec knows reads as that one: no resolution step.
+        return None if writer is None else self._set.writers.get(fingerprint_bytes(writer), writer)
+
+    def learn(self, schema_id: int, writer: Any) -> None:
+        """Remember what :meth:`lookup` said about ``schema_id``."""
+        self._by_id[schema_id] = writer
+
+    def resolve(self, data: bytes) -> None:
+        """Look up ``data``'s registry id now if it is new (blocking: not on an event loop)."""
+        schema_id = self.unresolved_id(data)
+        if schema_id is not None:
+            self.learn(schema_id, self.lookup(schema_id))
 
     def _encode(self, record: dict[str, Any]) -> bytes:
         buf = io.BytesIO()
@@ -59,22 +148,51 @@ class _Codec:
             raise EncodeError(msg) from exc
         return buf.getvalue()
 
+    def _writer(self, data: bytes) -> tuple[Any, int]:
+        """The writer schema of ``data`` and where its body starts."""
+        name = self._set.name
+        if data[:2] == MARKER:
+            if len(data) < _HEADER:
+                raise DecodeError(f"truncated single-object encoded {name} record")
+            writer = self._set.writers.get(bytes(data[2:_HEADER]))
+            if writer is None:
+                msg = f"unknown writer schema fingerprint {data[2:_HEADER].hex()} for {name}"
+                raise DecodeError(msg)
+            return writer, _HEADER
+        if data[:1] == WIRE_MAGIC:
+            if len(data) < _WIRE_HEADER:
+                raise DecodeError(f"truncated Confluent wire-format {name} record")
+            schema_id = int.from_bytes(data[1:_WIRE_HEADER], "big")
+            if schema_id not in self._by_id:
+                if self._lookup is None:
+                    raise DecodeError(f"{name} record with schema id {schema_id}: {_NO_REGISTRY}")
+                self.resolve(data)
+            writer = self._by_id[schema_id]
+            if writer is None:
+                raise UnknownSchemaError(schema_id, name)
+            return writer, _WIRE_HEADER
+        msg = (
+            f"not an Avro {name} record: first byte {data[:1].hex() or 'none'} is neither "
+            "C3 (single-object encoding) nor 00 (Confluent wire format)"
+        )
+        raise DecodeError(msg)
+
     def _decode(self, data: bytes) -> dict[str, Any]:
-        if len(data) < _HEADER or data[:2] != MARKER:
-            msg = f"not an Avro single-object encoded {self._set.name} record (bad marker)"
-            raise DecodeError(msg)
-        writer = self._set.writers.get(bytes(data[2:_HEADER]))
-        if writer is None:
-            msg = f"unknown writer schema fingerprint {data[2:_HEADER].hex()} for {self._set.name}"
-            raise DecodeError(msg)
+        writer, start = self._writer(data)
         reader = None if writer is self._set.current else self._set.current
+        buf = io.BytesIO(data)
+        buf.seek(start)
         try:
-            record = schemaless_reader(io.BytesIO(data[_HEADER:]), writer, reader)
+            record = schemaless_reader(buf, writer, reader)
         except Exception as exc:  # fastavro raises many kinds on corrupt input
             msg = f"corrupt {self._set.name} record: {type(exc).__name__}: {exc}"
             raise DecodeError(msg) from exc
         if not isinstance(record, dict):
             msg = f"corrupt {self._set.name} record"
+            raise DecodeError(msg)
+        left = len(data) - buf.tell()
+        if left:
+            msg = f"corrupt {self._set.name} record: {left} bytes after the record"
             raise DecodeError(msg)
         return record
 
@@ -88,8 +206,8 @@ def _drop_none(d: dict[str, Any], *keys: str) -> None:
 class ConversationCodec(_Codec):
     """``vcp.conversations`` values: envelope + the VCP 0.3 conversation."""
 
-    def __init__(self) -> None:
-        super().__init__("conversation")
+    def __init__(self, *, schema_id: int | None = None, lookup: WriterLookup | None = None) -> None:
+        super().__init__("conversation", schema_id=schema_id, lookup=lookup)
 
     def encode(self, envelope: ConversationEnvelope, conversation: dict[str, Any]) -> bytes:
         """Encode one conversation (the VCP JSON object with call_id, vcp_version, vcp_payload)."""
@@ -126,7 +244,11 @@ class ConversationCodec(_Codec):
             record["generator_version"],
         )
         conversation = record["conversation"]
-        _restore(conversation["vcp_payload"])
+        try:
+            _restore(conversation["vcp_payload"])
+        except orjson.JSONDecodeError as exc:
+            msg = f"corrupt conversation record: a JSON-text field is not JSON: {exc}"
+            raise DecodeError(msg) from exc
         return envelope, conversation
 
 
@@ -214,10 +336,15 @@ class DatasetEventCodec(_Codec):
     def decode(self, data: bytes) -> dict[str, Any]:
         """Decode to {dataset_id, kind, produced_through, manifest, updated_at_ms}."""
         record = self._decode(data)
+        try:
+            manifest = orjson.loads(record["manifest_json"])
+        except orjson.JSONDecodeError as exc:
+            msg = f"corrupt dataset record: manifest_json is not JSON: {exc}"
+            raise DecodeError(msg) from exc
         return {
             "dataset_id": record["dataset_id"],
             "kind": record["kind"],
             "produced_through": record["produced_through"],
-            "manifest": orjson.loads(record["manifest_json"]),
+            "manifest": manifest,
             "updated_at_ms": _millis(record["updated_at"]),
         }

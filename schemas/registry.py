@@ -29,20 +29,22 @@ class SchemaSet:
     current: Any
     current_fingerprint: bytes
     writers: dict[bytes, Any]
+    #: The current schema as JSON (what a schema registry is given).
+    current_json: Any
 
 
-def _read(path: Path) -> tuple[bytes, Any]:
+def _read(path: Path) -> tuple[bytes, Any, Any]:
     raw = json.loads(path.read_text(encoding="utf-8"))
-    return fingerprint_bytes(raw), parse_schema(raw)
+    return fingerprint_bytes(raw), parse_schema(raw), raw
 
 
 @cache
 def load(name: str) -> SchemaSet:
     """``load("conversation")``: ``schemas/conversation.avsc`` and ``history/conversation/*``."""
-    fingerprint, current = _read(SCHEMA_DIR / f"{name}.avsc")
+    fingerprint, current, raw = _read(SCHEMA_DIR / f"{name}.avsc")
     writers = {fingerprint: current}
     history = SCHEMA_DIR / "history" / name
     for path in sorted(history.glob("*.avsc")) if history.is_dir() else []:
-        old_fingerprint, schema = _read(path)
+        old_fingerprint, schema, _ = _read(path)
         writers.setdefault(old_fingerprint, schema)
-    return SchemaSet(name, current, fingerprint, writers)
+    return SchemaSet(name, current, fingerprint, writers, raw)

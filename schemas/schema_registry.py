@@ -1,0 +1,214 @@
+"""A Confluent-compatible schema registry: where conversation schemas get their ids.
+
+``--schema-registry-url`` takes the base URL confluent-kafka's ``SchemaRegistryClient``
+expects (Apicurio Registry: ``http://host:8081/apis/ccompat/v7``). ``produce`` registers the
+conversation schema under ``<topic>-value`` (the TopicNameStrategy) with BACKWARD
+compatibility and writes the Confluent wire format with the id it gets; readers look ids up
+here. Every failure is wrapped: :class:`RegistryUnavailableError` when the registry did not
+answer, :class:`IncompatibleSchemaError` naming the fields, :class:`RegistryError` otherwise.
+The credentials (``basic.auth.user.info``) are a SecretStr and appear in no message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx2
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from fastavro import parse_schema
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings
+
+from voicelens.schemas.compatibility import backward_breaks
+from voicelens.schemas.exceptions import (
+    IncompatibleSchemaError,
+    RegistryError,
+    RegistryUnavailableError,
+)
+from voicelens.settings import BASE_CONFIG
+
+__all__ = ["COMPATIBILITY", "SchemaRegistry", "SchemaRegistrySettings", "value_subject"]
+
+#: The rule every subject ``produce`` registers gets: new schemas read what old ones wrote.
+COMPATIBILITY = "BACKWARD"
+_URL_SETTING = "--schema-registry-url (VOICELENS_SCHEMA_REGISTRY_URL)"
+_AUTH_SETTING = "--schema-registry-basic-auth (VOICELENS_SCHEMA_REGISTRY_BASIC_AUTH)"
+_SUBJECT_NOT_FOUND = 40401
+_SCHEMA_NOT_FOUND = 40403
+#: What the client raises: the registry's answer, or no answer (httpx2 is its HTTP library).
+_FAILURES = (SchemaRegistryError, httpx2.HTTPError, OSError)
+T = TypeVar("T")
+
+
+def value_subject(topic: str) -> str:
+    """The TopicNameStrategy subject of a topic's values."""
+    return f"{topic}-value"
+
+
+class SchemaRegistrySettings(BaseSettings):
+    """Where the schema registry is; unset: single-object encoding, no registry."""
+
+    model_config = BASE_CONFIG
+
+    schema_registry_url: str | None = Field(
+        None,
+        description=(
+            "Confluent-compatible schema registry base URL, e.g. "
+            "http://127.0.0.1:8081/apis/ccompat/v7 (Apicurio); unset: no registry"
+        ),
+    )
+    schema_registry_basic_auth: SecretStr | None = Field(
+        None, description="user:password for the registry (basic.auth.user.info); never logged"
+    )
+    schema_registry_timeout: float = Field(
+        10.0, gt=0, le=300, description="seconds per schema registry request"
+    )
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = f"{value!r} is not an http(s) URL"
+            raise ValueError(msg)
+        if parts.username is not None or parts.password is not None:
+            # Credentials in a URL end up in every message that names the URL.
+            msg = "put credentials in --schema-registry-basic-auth, not in the URL"
+            raise ValueError(msg)
+        return value.strip().rstrip("/")
+
+    @field_validator("schema_registry_basic_auth")
+    @classmethod
+    def _check_auth(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ":" not in value.get_secret_value():
+            msg = "must be user:password"
+            raise ValueError(msg)
+        return value
+
+
+class SchemaRegistry:
+    """confluent-kafka's registry client, its errors wrapped and the project's rules applied."""
+
+    def __init__(self, settings: SchemaRegistrySettings) -> None:
+        if settings.schema_registry_url is None:
+            msg = f"{_URL_SETTING} is not set"
+            raise RegistryError(msg)
+        self.url = settings.schema_registry_url
+        conf: dict[str, Any] = {
+            "url": self.url,
+            "timeout": settings.schema_registry_timeout,
+            # The client retries connection errors and 5xx itself; two retries ride out a
+            # registry restart without making an unreachable one take long to report.
+            "max.retries": 2,
+            "retries.wait.ms": 500,
+        }
+        if settings.schema_registry_basic_auth is not None:
+            conf["basic.auth.user.info"] = settings.schema_registry_basic_auth.get_secret_value()
+        self._client = SchemaRegistryClient(conf)
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.__exit__()
+
+    def __enter__(self) -> SchemaRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _error(self, what: str, exc: Exception) -> RegistryError:
+        """``exc`` (the client's) as one of ours, naming the setting to look at."""
+        if isinstance(exc, SchemaRegistryError):
+            status = exc.http_status_code
+            text = f"{what}: HTTP {status} {exc.error_message}"
+            if status in (401, 403):
+                refused = f"schema registry at {self.url} refused the credentials"
+                return RegistryError(f"{refused} ({_AUTH_SETTING}); {text}")
+            if status >= 500 or status < 0:
+                return RegistryUnavailableError(
+                    f"schema registry at {self.url} failed ({_URL_SETTING}); {text}"
+                )
+            return RegistryError(f"schema registry at {self.url}: {text}")
+        return RegistryUnavailableError(
+            f"schema registry at {self.url} unreachable ({_URL_SETTING}); "
+            f"{what}: {type(exc).__name__}: {exc}"
+        )
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except _FAILURES as exc:
+            raise self._error(what, exc) from exc
+
+    def registered(self, subject: str) -> Any | None:
+        """The latest schema registered under ``subject``, as JSON; None for a new subject."""
+        try:
+            latest = self._client.get_latest_version(subject)
+        except _FAILURES as exc:
+            if isinstance(exc, SchemaRegistryError) and exc.error_code == _SUBJECT_NOT_FOUND:
+                return None
+            raise self._error(f"latest version of {subject}", exc) from exc
+        return json.loads(latest.schema.schema_str or "null")
+
+    def breaks(self, subject: str, schema: Any) -> list[str]:
+        """What in ``schema`` (JSON) the subject's compatibility rule refuses; [] when it may
+        be registered (always for a new subject)."""
+        old = self.registered(subject)
+        if old is None:
+            return []
+        candidate = Schema(json.dumps(schema), "AVRO")
+        ok = self._call(
+            f"compatibility check of {subject}",
+            lambda: self._client.test_compatibility(subject, candidate),
+        )
+        if ok:
+            return []
+        return backward_breaks(schema, old) or [f"{subject}: refused by its compatibility rule"]
+
+    def register(self, subject: str, schema: Any) -> int:
+        """Register ``schema`` (JSON) under ``subject`` with BACKWARD compatibility; its id.
+
+        Raises :class:`IncompatibleSchemaError` naming the fields before anything is written
+        when the subject holds a schema the new one cannot read.
+        """
+        found = self.breaks(subject, schema)
+        if found:
+            raise IncompatibleSchemaError(subject, tuple(found), f"registry {self.url}")
+        self._call(
+            f"setting {COMPATIBILITY} on {subject}",
+            lambda: self._client.set_compatibility(subject, COMPATIBILITY),
+        )
+        candidate = Schema(json.dumps(schema), "AVRO")
+        try:
+            return self._call(
+                f"registering {subject}", lambda: self._client.register_schema(subject, candidate)
+            )
+        except RegistryError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, SchemaRegistryError) and cause.http_status_code == 409:
+                # Registered in between by someone else, or a rule the check did not see.
+                raise IncompatibleSchemaError(subject, (), cause.error_message) from cause
+            raise
+
+    def writer_schema(self, schema_id: int) -> Any | None:
+        """The parsed Avro schema of ``schema_id``; None when the registry does not know it
+        (or it is not an Avro schema)."""
+        try:
+            found = self._client.get_schema(schema_id)
+        except _FAILURES as exc:
+            if isinstance(exc, SchemaRegistryError) and exc.error_code == _SCHEMA_NOT_FOUND:
+                return None
+            raise self._error(f"schema id {schema_id}", exc) from exc
+        if (found.schema_type or "AVRO") != "AVRO" or not found.schema_str:
+            return None
+        try:
+            return parse_schema(json.loads(found.schema_str))
+        except Exception as exc:  # fastavro raises several kinds for a schema it cannot parse
+            msg = f"schema id {schema_id} in {self.url} is not a valid Avro schema: {exc}"
+            raise RegistryError(msg) from exc
