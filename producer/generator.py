@@ -15,27 +15,36 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
-from voicelens.producer.profile import Profile, load_profile
+from voicelens.producer.exceptions import ProfileError
+from voicelens.producer.journeys import JourneyPlan, plan_journeys
+from voicelens.producer.profile import DEFAULT_PROFILE, Profile, load_profile
 from voicelens.producer.rng import seed_key, uniforms, words
 from voicelens.producer.timeline import Timeline, calibrate_weights, period_cdfs
+from voicelens.producer.transcript import ConversationBuilder
 from voicelens.producer.vcp import PayloadBuilder
 from voicelens.settings import BASE_CONFIG
 
 __all__ = ["GENERATOR_VERSION", "Dataset", "GeneratorOptions"]
 
-GENERATOR_VERSION = "voicelens-generator/1.0"
+GENERATOR_VERSION = "voicelens-generator/2.0"
 BLOCK = 2048
 PROVIDERS = ("retell", "vapi", "bland")
 # Random fields per record, by position (documented once, used by the block builder).
 _FIELDS = 16
+_PLAN_SALT = 0x9A7
+#: Records whose times and scenarios are computed at once while planning journeys.
+_PLAN_CHUNK = 65_536
+_LANGUAGE_TAG = r"^[a-z]{2,3}-[A-Z]{2}(,[a-z]{2,3}-[A-Z]{2})*$"
 
 
 class GeneratorOptions(BaseSettings):
@@ -59,6 +68,15 @@ class GeneratorOptions(BaseSettings):
     )
     profile: Path | None = Field(
         None, description="scenario profile TOML (default: packaged HVAC profile)"
+    )
+    transcripts: bool | None = Field(
+        None, description="turn-by-turn transcripts in custom.transcript (default: the profile's)"
+    )
+    languages: str | None = Field(
+        None,
+        pattern=_LANGUAGE_TAG,
+        description="call languages, comma-separated BCP 47 tags, e.g. en-US,es-US "
+        "(default: the profile's); the first is the language of callers who do not draw another",
     )
 
     @field_validator("end_time")
@@ -85,6 +103,7 @@ class Dataset:
     _timeline: Timeline = field(init=False, repr=False)
     _scenario_cdfs: Any = field(init=False, repr=False)
     _builder: PayloadBuilder = field(init=False, repr=False)
+    _words: ConversationBuilder = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._key = seed_key(self.dataset_id, self.options.seed)
@@ -92,11 +111,25 @@ class Dataset:
         weights = calibrate_weights(self.profile, self._timeline.period_share)
         self._scenario_cdfs = period_cdfs(self.profile, weights)
         self._builder = PayloadBuilder(self.profile, self.options.vcp_mode)
+        transcripts, languages = _conversation_choices(self.options, self.profile)
+        try:
+            self._words = ConversationBuilder(
+                self.profile,
+                (self.options.profile or DEFAULT_PROFILE).parent,
+                names=self._builder.names,
+                specs=self._builder.specs,
+                transcripts=transcripts,
+                languages=languages,
+                key=self._key,
+            )
+        except ValueError as exc:
+            raise ProfileError(str(exc)) from exc
 
     @classmethod
     def from_options(cls, options: GeneratorOptions, *, now: datetime | None = None) -> Dataset:
         """Resolve the window (``end_time`` or now, to the second) and the dataset id."""
         profile = load_profile(options.profile)
+        transcripts, languages = _conversation_choices(options, profile)
         end = options.end_time or (now or datetime.now(UTC))
         end = end.astimezone(UTC).replace(microsecond=0)
         start = end - timedelta(days=options.start_days_ago)
@@ -112,6 +145,9 @@ class Dataset:
                 "window_start": start.isoformat(),
                 "window_end": end.isoformat(),
                 "profile": profile_digest,
+                "data_files": _data_digest(options.profile, profile),
+                "transcripts": transcripts,
+                "languages": list(languages),
                 "generator": GENERATOR_VERSION,
             },
             option=orjson.OPT_SORT_KEYS,
@@ -137,12 +173,36 @@ class Dataset:
         for block_start in range(start, stop, BLOCK):
             yield from self._block(block_start, min(block_start + BLOCK, stop))
 
+    def _when_and_what(self, idx: npt.NDArray[np.int64], u: npt.NDArray[np.float64]) -> Any:
+        """Start times, periods and scenario indices of ``idx`` (``u``: their first 2 fields)."""
+        seconds, period = self._timeline.locate((idx + u[:, 0]) / self.count)
+        scenario = (u[:, 1][:, None] > self._scenario_cdfs[period]).sum(axis=1)
+        return seconds, period, scenario
+
+    @cached_property
+    def journeys(self) -> JourneyPlan:
+        """The dataset's journey links, computed once per process from the seed."""
+        parts = []
+        for first in range(0, self.count, _PLAN_CHUNK):
+            idx = np.arange(first, min(first + _PLAN_CHUNK, self.count), dtype=np.int64)
+            parts.append(self._when_and_what(idx, uniforms(self._key, idx, 2)))
+        seconds, period, scenario = (np.concatenate(p) for p in zip(*parts, strict=True))
+        everyone = np.arange(self.count, dtype=np.int64)
+        return plan_journeys(
+            times=seconds,
+            scenario=scenario,
+            period=period,
+            names=self._builder.names,
+            rules=dict(self.profile.journeys),
+            u=uniforms(self._key ^ _PLAN_SALT, everyone, 2),
+        )
+
     def _block(self, start: int, stop: int) -> list[dict[str, Any]]:
         idx = np.arange(start, stop, dtype=np.int64)
         u = uniforms(self._key, idx, _FIELDS)
         ids = words(self._key ^ 0x5EED, idx, 2)
-        seconds, period = self._timeline.locate((idx + u[:, 0]) / self.count)
-        scenario = (u[:, 1][:, None] > self._scenario_cdfs[period]).sum(axis=1)
+        seconds, _, scenario = self._when_and_what(idx, u)
+        plan = self.journeys
         if self.options.provider == "all":
             shares = np.cumsum([self.profile.providers[p].share for p in PROVIDERS])
             provider = np.searchsorted(shares / shares[-1], u[:, 2], side="right").clip(0, 2)
@@ -154,4 +214,37 @@ class Dataset:
             scenario=scenario.tolist(),
             provider=provider.tolist(),
             u=u,
+            index=idx,
+            conversation=lambda block: self._words.block(block, plan),
         )
+
+
+def _conversation_choices(
+    options: GeneratorOptions, profile: Profile
+) -> tuple[bool, tuple[str, ...]]:
+    """Transcripts on or off and the languages: the options' when given, else the profile's."""
+    spec = profile.conversation
+    transcripts = spec.transcripts if options.transcripts is None else options.transcripts
+    languages = spec.languages if options.languages is None else tuple(options.languages.split(","))
+    unknown = [lang for lang in languages if lang not in spec.dialogue]
+    if unknown:
+        msg = (
+            f"--languages / VOICELENS_LANGUAGES: no dialogue for {', '.join(unknown)} "
+            f"(the profile has {', '.join(spec.dialogue)})"
+        )
+        raise ProfileError(msg)
+    return transcripts, languages
+
+
+def _data_digest(path: Path | None, profile: Profile) -> str:
+    """A digest of the data files the profile names, so edited dialogue means a new dataset."""
+    folder = (path or DEFAULT_PROFILE).parent
+    spec = profile.conversation
+    digest = hashlib.sha256()
+    for name in (spec.scripts, spec.regions, *sorted(spec.dialogue.values())):
+        try:
+            digest.update((folder / name).read_bytes())
+        except OSError as exc:
+            msg = f"cannot read {folder / name} (named by the profile's [conversation]): {exc}"
+            raise ProfileError(msg) from exc
+    return digest.hexdigest()[:16]

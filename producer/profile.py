@@ -17,7 +17,10 @@ from voicelens.producer.exceptions import ProfileError
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "PERIODS",
+    "ConversationSpec",
     "Driver",
+    "JourneyRule",
     "Profile",
     "ProviderSpec",
     "RoleSpec",
@@ -33,6 +36,8 @@ Status = Literal["success", "partial", "filtered", "failed"]
 GapClass = Literal["aligned", "mild_misalignment", "significant_gap"]
 Period = Literal["business", "evening", "night", "weekend"]
 PERIODS: tuple[Period, ...] = ("business", "evening", "night", "weekend")
+Arc = Literal["improving", "steady", "declining"]
+_DEFAULT_ARCS: dict[Arc, float] = {"improving": 0.45, "steady": 0.35, "declining": 0.2}
 
 
 class _Frozen(BaseModel):
@@ -109,6 +114,64 @@ class RoleSpec(_Frozen):
     reason: tuple[str, ...] = ()
 
 
+class ConversationSpec(_Frozen):
+    """What a call says and where the caller is: the data files and the rates that shape them.
+
+    File paths are relative to the profile's own folder.
+    """
+
+    transcripts: bool = True
+    #: The call languages generated; the first is every caller's language unless the caller's
+    #: state draws Spanish (and ``es-US`` is listed).
+    languages: tuple[Annotated[str, Field(pattern=r"^[a-z]{2,3}-[A-Z]{2}$")], ...] = Field(
+        ("en-US", "es-US"), min_length=1
+    )
+    dialogue: dict[str, str] = Field(
+        default_factory=lambda: {"en-US": "dialogue/en.toml", "es-US": "dialogue/es.toml"}
+    )
+    scripts: str = "dialogue/scripts.toml"
+    regions: str = "regions.toml"
+    #: Share of caller turns carrying ASR-style noise (a filler, a false start).
+    asr_noise_rate: Unit = 0.12
+    #: Share of Spanish calls with one caller turn switched to English.
+    code_switch_rate: Unit = 0.35
+    #: Share of Spanish calls the agent greets in English before switching to Spanish.
+    english_greeting_rate: Unit = 0.4
+    #: Sentiment arcs (start -> end of the call) and their shares.
+    arcs: dict[Arc, NonNeg] = Field(default_factory=lambda: dict(_DEFAULT_ARCS))
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        missing = [lang for lang in self.languages if lang not in self.dialogue]
+        if missing:
+            msg = f"languages: no dialogue file for {missing} (add it under dialogue)"
+            raise ValueError(msg)
+        if sum(self.arcs.values()) <= 0:
+            msg = "arcs: the shares must not be all zero"
+            raise ValueError(msg)
+        return self
+
+
+class JourneyRule(_Frozen):
+    """A call that is followed by another call of the same customer."""
+
+    #: Share of this scenario's calls that get a follow-up.
+    probability: Unit = 1.0
+    #: Scenarios the follow-up call may be.
+    followers: tuple[str, ...] = Field(min_length=1)
+    #: When the follow-up may happen (the contractor's periods; callbacks come in working hours).
+    periods: tuple[Period, ...] = PERIODS
+    #: The follow-up is the first fitting call at least this long after the trigger (drawn).
+    delay_hours: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
+    #: No fitting call within this many days: no follow-up.
+    max_wait_days: Annotated[float, Field(gt=0)] = 14.0
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        _ordered_pair(self.delay_hours, "delay_hours")
+        return self
+
+
 class Periods(_Frozen):
     """Local-hour ranges [start, end) of the weekday periods; ``night`` may wrap midnight."""
 
@@ -130,6 +193,8 @@ class Profile(_Frozen):
     model_selection: dict[str, dict[Literal["V2V", "LLM", "STT", "TTS"], RoleSpec]] = Field(
         default_factory=dict
     )
+    conversation: ConversationSpec = Field(default_factory=ConversationSpec)
+    journeys: dict[str, JourneyRule] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_shares(self) -> Self:
@@ -148,6 +213,11 @@ class Profile(_Frozen):
         if sum(self.hourly_volume) <= 0:
             msg = "hourly_volume must not be all zero"
             raise ValueError(msg)
+        for trigger, rule in self.journeys.items():
+            unknown = [s for s in (trigger, *rule.followers) if s not in self.scenarios]
+            if unknown:
+                msg = f"journeys.{trigger}: unknown scenario {unknown[0]!r}"
+                raise ValueError(msg)
         return self
 
     @cached_property

@@ -7,14 +7,16 @@ turns uniforms into rounded values, and the per-record loop only assembles dicts
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from voicelens.producer.profile import Profile
+from voicelens.producer.story import BlockInput
 
-__all__ = ["PayloadBuilder", "format_timestamp"]
+__all__ = ["PayloadBuilder", "format_timestamp", "uuid_of"]
 
 _PROVIDERS = ("retell", "vapi", "bland")
 _ROLES = ("V2V", "LLM", "STT", "TTS")
@@ -34,7 +36,8 @@ def format_timestamp(epoch_s: int) -> str:
     return f"{date}T{hour:02d}:{minute:02d}:{second:02d}.000Z"
 
 
-def _uuid(a: int, b: int) -> str:
+def uuid_of(a: int, b: int) -> str:
+    """A call id from two 64-bit words."""
     # Shaped as a version-4, RFC 4122 variant UUID so strict validators accept it.
     a = (a & ~0xF000) | 0x4000
     b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
@@ -92,8 +95,10 @@ class PayloadBuilder:
         scenario: list[int],
         provider: list[int],
         u: npt.NDArray[np.float64],
+        index: npt.NDArray[np.int64],
+        conversation: Callable[[BlockInput], list[dict[str, Any]]] | None = None,
     ) -> list[dict[str, Any]]:
-        """One block of conversations."""
+        """One block of conversations; ``conversation`` adds the words and context to custom."""
         sc = np.asarray(scenario, dtype=np.int64)
         pv = np.asarray(provider, dtype=np.int64)
         lo = self.duration[sc, 0]
@@ -105,15 +110,25 @@ class PayloadBuilder:
         gap = np.round(self._span(self.gap, sc, u[:, 7]), 2).tolist()
         first = np.round(self._span(self.first_response, pv, u[:, 8]), 1).tolist()
         interruptions = (u[:, 9] < self.interrupt_p[pv]).astype(np.int64).tolist()
-        id_a = ids[:, 0].tolist()
-        id_b = ids[:, 1].tolist()
+        call_ids = [
+            uuid_of(a, b) for a, b in zip(ids[:, 0].tolist(), ids[:, 1].tolist(), strict=True)
+        ]
+        extras = (
+            conversation(
+                BlockInput(
+                    index, start_s, scenario, duration, first, interruptions, sentiment, call_ids
+                )
+            )
+            if conversation is not None
+            else None
+        )
 
         out: list[dict[str, Any]] = []
         for i, s in enumerate(scenario):
             spec = self.specs[s]
             name = self.names[s]
             prov = _PROVIDERS[provider[i]]
-            call_id = _uuid(id_a[i], id_b[i])
+            call_id = call_ids[i]
             start = start_s[i]
             dur = duration[i]
             end = start + dur
@@ -180,6 +195,7 @@ class PayloadBuilder:
                     "outcome_hint": name,
                     "synthetic": True,
                     "synthetic_recipe": self.recipe,
+                    **(extras[i] if extras is not None else {}),
                 },
                 "audit": {
                     "received_at": format_timestamp(end + 1),

@@ -14,7 +14,9 @@ of the value: bytes left after the record make it undecodable.
 Conversation events carry the exact VCP 0.3 JSON: ``decode(encode(env, payload))`` returns a
 payload equal to the one given, key order included. Two conventions make that exact:
 optional VCP keys that are absent travel as ``null`` and come back absent, and the free-form
-parts of ``custom`` (``provider_specific`` and any extra keys) travel as JSON text.
+parts of ``custom`` (``provider_specific`` and any extra keys) travel as JSON text, while its
+conversation parts (transcript, language, region, journey, satisfaction, commitment) are typed
+Avro, so stream processors read a turn's text without parsing JSON.
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ __all__ = [
     "encoding_of",
 ]
 
-_CUSTOM_KNOWN = ("provider_specific", "outcome_hint", "synthetic", "synthetic_recipe")
+_CUSTOM_SCALARS = ("outcome_hint", "synthetic", "synthetic_recipe")
+# Typed parts of ``custom`` (schema v002 on), in the order the generator writes them, so a
+# decoded conversation has its keys in the order it was encoded with.
+_CUSTOM_TYPED = ("transcript", "language", "region", "journey", "satisfaction", "commitment")
+_CUSTOM_KNOWN = ("provider_specific", *_CUSTOM_SCALARS, *_CUSTOM_TYPED)
 _HEADER = 10
 #: The Confluent wire format's first byte; a 4-byte big-endian schema id follows.
 WIRE_MAGIC = b"\x00"
@@ -254,11 +260,19 @@ class ConversationCodec(_Codec):
 
 def _custom_to_avro(custom: dict[str, Any]) -> dict[str, Any]:
     ps = custom.get("provider_specific")
+    get = custom.get
+    # Turns travel as they are: a turn without ``lang`` takes the schema's null default.
     return {
         "provider_specific_json": None if ps is None else orjson.dumps(ps).decode(),
-        "outcome_hint": custom.get("outcome_hint"),
-        "synthetic": custom.get("synthetic"),
-        "synthetic_recipe": custom.get("synthetic_recipe"),
+        "outcome_hint": get("outcome_hint"),
+        "synthetic": get("synthetic"),
+        "synthetic_recipe": get("synthetic_recipe"),
+        "transcript": get("transcript"),
+        "language": get("language"),
+        "region": get("region"),
+        "journey": get("journey"),
+        "satisfaction": get("satisfaction"),
+        "commitment": get("commitment"),
         "extra_json": {
             k: orjson.dumps(v).decode() for k, v in custom.items() if k not in _CUSTOM_KNOWN
         },
@@ -279,9 +293,16 @@ def _restore(payload: dict[str, Any]) -> None:
     ps = avro_custom["provider_specific_json"]
     if ps is not None:
         custom["provider_specific"] = orjson.loads(ps)
-    for key in ("outcome_hint", "synthetic", "synthetic_recipe"):
+    for key in _CUSTOM_SCALARS:
         if avro_custom[key] is not None:
             custom[key] = avro_custom[key]
+    # A record from writer v001 resolves these to their null defaults: absent.
+    for key in _CUSTOM_TYPED:
+        value = avro_custom[key]
+        if value is not None:
+            custom[key] = value
+    for turn in custom.get("transcript") or ():
+        _drop_none(turn, "lang")
     for key, text in avro_custom["extra_json"].items():
         custom[key] = orjson.loads(text)
     payload["custom"] = custom

@@ -1,0 +1,496 @@
+"""The words of a call: ``custom.transcript`` and its companions, derived from the call story.
+
+:class:`ConversationBuilder` turns a block of records (their scenario, times, duration, first
+response, interruptions, sentiment and journey links) into the ``custom`` fields ``transcript``,
+``language``, ``region``, ``journey``, ``satisfaction`` and ``commitment``. Everything that
+depends only on the profile (scripts, expanded lines, regions) is prepared once; per block,
+numpy draws every uniform at once and the per-record loop only picks and formats strings.
+
+How the transcript agrees with the metadata:
+- the first turn is the agent's, starting at ``first_response_sec``; the last ends before
+  ``duration_sec``; speaking time follows each line's length and the gaps absorb the rest;
+- a call with ``interruptions = 1`` has exactly one caller turn starting before the agent's
+  previous turn ends, and no other turn overlaps;
+- a live transfer has the agent's transfer line and the technician's turn after a hold;
+- a booking, dispatch or callback names the window in ``custom.commitment``;
+- the caller's closing line has the tone of the sentiment the call ends with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voicelens.producer.dialogue import Language, Lines, load_language, load_scripts
+from voicelens.producer.journeys import JourneyPlan
+from voicelens.producer.profile import Profile, ScenarioSpec
+from voicelens.producer.regions import Regions, load_regions
+from voicelens.producer.rng import uniforms, words
+from voicelens.producer.story import (
+    CUSTOMER_FIELDS,
+    BlockInput,
+    Clock,
+    Commitment,
+    arc_cdf,
+    caller_tone,
+    csat_of,
+    earlier_phrase,
+    sentiment_start,
+)
+from voicelens.producer.vcp import uuid_of
+
+__all__ = ["ConversationBuilder"]
+
+_HOUR = 3600
+_DAY = 86_400
+# Uniform fields per record: 26 for the story, 3 per turn (line, gap, noise) for up to 16 turns.
+_STORY = 26
+_TURN_FIELDS = 3
+_MAX_TURNS = 16
+_FIELDS = _STORY + _TURN_FIELDS * _MAX_TURNS
+_CUSTOMER_SALT = 0xC057
+_STORY_SALT = 0x5707
+_ID_SALT = 0x1D5
+_COMMITMENT = {
+    "booked_service": "visit",
+    "no_show_cancel": "visit",
+    "emergency_service": "dispatch",
+    "scheduled_callback": "callback",
+}
+#: The longest a look-up, dispatch or hold lasts, in seconds.
+_MAX_WORK = 30.0
+
+
+@dataclass(slots=True)
+class _Call:
+    """One record's story values, unpacked from the block's columns."""
+
+    s: int
+    r: list[float]
+    cu: list[float]
+    metro: int
+    lang: Language
+    start: int
+    local: int
+    duration: int
+    first_response: float
+    interruptions: int
+    end_sentiment: float
+    begin_sentiment: float
+    prev: tuple[int, int, int, bool] | None
+    commitment: Commitment | None = None
+    cooling: bool = False
+
+
+@dataclass(slots=True)
+class _Render:
+    """What one transcript's turns share while they are written."""
+
+    lang: Language
+    slots: dict[str, str]
+    tone: str
+    upset: bool
+    english_greeting: bool
+    switch_at: int
+    english_slots: dict[str, str] | None = None
+    first_caller: bool = True
+    switch_next: bool = False
+    tags: list[str | None] = field(default_factory=list)
+
+
+def _pick(lines: Lines, u: float) -> tuple[str, bool]:
+    i = int(u * len(lines.texts))
+    return lines.texts[i], lines.formatted[i]
+
+
+class ConversationBuilder:
+    """Per-block builder of the conversation fields; one per dataset."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        folder: Path,
+        *,
+        names: list[str],
+        specs: list[ScenarioSpec],
+        transcripts: bool,
+        languages: tuple[str, ...],
+        key: int,
+    ) -> None:
+        spec = profile.conversation
+        self.transcripts = transcripts
+        self.scripts = load_scripts(folder / spec.scripts)
+        self.languages = {
+            tag: load_language(folder / path, self.scripts) for tag, path in spec.dialogue.items()
+        }
+        for tag, lang in self.languages.items():
+            if lang.tag != tag:
+                msg = f"conversation.dialogue.{tag}: the file says language = {lang.tag!r}"
+                raise ValueError(msg)
+        self.primary = self.languages[languages[0]]
+        self.spanish = self.languages.get("es-US") if "es-US" in languages else None
+        self.english = self.languages.get("en-US")
+        self.regions: Regions = load_regions(folder / spec.regions)
+        self.clock = Clock(self.regions)
+        self.noise_rate = spec.asr_noise_rate
+        self.switch_rate = spec.code_switch_rate if self.english is not None else 0.0
+        self.greet_rate = spec.english_greeting_rate if self.english is not None else 0.0
+        names_cdf = arc_cdf({str(k): v for k, v in spec.arcs.items()})
+        self.arc_names: tuple[str, ...] = names_cdf[0]
+        self.arc_cdf: list[float] = names_cdf[1].tolist()
+        self.names = names
+        self.success = [s.status == "success" for s in specs]
+        self.beats = [
+            tuple((key.split(".", 1)[0], key) for key in self.scripts.scripts[n]) for n in names
+        ]
+        self.code_switch = frozenset(self.scripts.code_switch)
+        self.pauses_before = frozenset(self.scripts.pauses_before)
+        self.transfer_after = self.scripts.transfer_after
+        self.identity = [(key.split(".", 1)[0], key) for key in self.scripts.identity]
+        self.skip_identity = [n in self.scripts.identity_skip for n in names]
+        self.commitment = [_COMMITMENT.get(n) for n in names]
+        self.spam = [n == "spam_filtered" for n in names]
+        self.callback_scenarios = [k for k, n in enumerate(names) if n == "scheduled_callback"]
+        self.key = key
+
+    def block(self, data: BlockInput, plan: JourneyPlan) -> list[dict[str, Any]]:
+        """The conversation fields of each record, in ``custom``'s key order."""
+        idx = data.index
+        root = plan.root[idx]
+        previous = plan.previous[idx]
+        follower = plan.follower[idx]
+        cu = uniforms(self.key ^ _CUSTOMER_SALT, root, CUSTOMER_FIELDS)
+        metro = self.regions.draw(cu[:, 0])
+        is_spanish = (
+            cu[:, 1] < self.regions.spanish_share[metro]
+            if self.spanish is not None
+            else np.zeros(len(idx), dtype=bool)
+        )
+        r = uniforms(self.key ^ _STORY_SALT, idx, _FIELDS)
+        ids = words(self.key ^ _ID_SALT, root, 2)
+        has_prev = previous >= 0
+        prev_at = np.where(has_prev, previous, 0)
+        prev_ids = words(self.key ^ 0x5EED, prev_at, 2)
+        prev_time = plan.times[prev_at]
+        prev_callback = np.isin(plan.scenario[prev_at], self.callback_scenarios) & has_prev
+        fol_time = plan.times[np.where(follower >= 0, follower, 0)]
+        rows = r.tolist()
+        cus = cu.tolist()
+        metros = metro.tolist()
+        es = is_spanish.tolist()
+        seq = plan.sequence[idx].tolist()
+        prev_l = previous.tolist()
+        prev_t = prev_time.tolist()
+        fol_l = follower.tolist()
+        fol_t = fol_time.tolist()
+        cust_a, cust_b = ids[:, 0].tolist(), ids[:, 1].tolist()
+        pa, pb = prev_ids[:, 0].tolist(), prev_ids[:, 1].tolist()
+        prev_cb = prev_callback.tolist()
+        out = []
+        for i, s in enumerate(data.scenario):
+            prev = None if prev_l[i] < 0 else (pa[i], pb[i], prev_t[i], prev_cb[i])
+            follow = fol_t[i] if fol_l[i] >= 0 else None
+            call = self._call(data, i, s, rows[i], cus[i], metros[i], es[i], prev, follow)
+            journey = {
+                "customer_id": f"cust-{cust_a[i]:016x}",
+                "journey_id": f"jrn-{cust_b[i]:016x}",
+                "sequence": seq[i],
+                "previous_call_id": None if prev is None else uuid_of(prev[0], prev[1]),
+            }
+            fields: dict[str, Any] = {}
+            if self.transcripts:
+                fields["transcript"] = self._transcript(call)
+            fields["language"] = call.lang.tag
+            fields["region"] = dict(self.regions.as_dict[call.metro])
+            fields["journey"] = journey
+            fields["satisfaction"] = (
+                None
+                if self.spam[s]
+                else {
+                    "csat": csat_of(call.end_sentiment),
+                    "sentiment_start": call.begin_sentiment,
+                    "sentiment_end": call.end_sentiment,
+                }
+            )
+            commitment = call.commitment
+            fields["commitment"] = None if commitment is None else commitment.as_dict(self.clock)
+            out.append(fields)
+        return out
+
+    def _call(  # noqa: PLR0917 -- one record's values, unpacked from the block's columns
+        self,
+        data: BlockInput,
+        i: int,
+        s: int,
+        r: list[float],
+        cu: list[float],
+        metro: int,
+        spanish: bool,
+        prev: tuple[int, int, int, bool] | None,
+        follow_time: int | None,
+    ) -> _Call:
+        lang = self.spanish if spanish and self.spanish is not None else self.primary
+        start = data.start_s[i]
+        offset = self.clock.offset(metro, start)
+        local = start + offset
+        end_sentiment = data.sentiment[i]
+        arc = self.arc_names[-1]
+        for name, edge in zip(self.arc_names, self.arc_cdf, strict=True):
+            if r[1] < edge:
+                arc = name
+                break
+        call = _Call(
+            s=s, r=r, cu=cu, metro=metro, lang=lang, start=start, local=local,
+            duration=data.duration[i], first_response=data.first_response[i],
+            interruptions=data.interruptions[i], end_sentiment=end_sentiment,
+            begin_sentiment=sentiment_start(arc, end_sentiment, r[2]), prev=prev,
+        )  # fmt: skip
+        call.commitment = self._commitment(call, offset, follow_time)
+        return call
+
+    def _commitment(self, call: _Call, offset: int, follow_time: int | None) -> Commitment | None:
+        kind = self.commitment[call.s]
+        if kind is None:
+            return None
+        r, local = call.r, call.local
+        if kind == "visit":
+            # 1-4 working days ahead, a two-hour slot starting 8:00..16:00 local.
+            day = local // _DAY
+            ahead = 1 + int(r[14] * 4)
+            while ahead:
+                day += 1
+                if (day + 3) % 7 < 5:
+                    ahead -= 1
+            begin = day * _DAY + (8 + int(r[15] * 9)) * _HOUR
+            off = self.clock.offset(call.metro, begin - offset)
+            return Commitment(kind, begin, begin + 2 * _HOUR, off)
+        if kind == "dispatch":
+            begin = (local // _HOUR + 1 + int(r[15] * 2)) * _HOUR
+            return Commitment(kind, begin, begin + 2 * _HOUR, offset)
+        # A callback: the window holds the follow-up call when the journey has one.
+        target = follow_time if follow_time is not None else call.start + _DAY
+        off = self.clock.offset(call.metro, target)
+        begin = ((target + off) // _HOUR - int(r[15] * 2)) * _HOUR
+        return Commitment(kind, begin, begin + 2 * _HOUR, off)
+
+    def _slots(self, lang: Language, call: _Call) -> dict[str, str]:
+        f = lang.fillers
+        r, cu = call.r, call.cu
+        season = "cooling" if call.cooling else "heating"
+        m = self.regions.metro[call.metro]
+        area = m.area_codes[int(cu[5] * len(m.area_codes))]
+        line = int(cu[4] * 100)
+        companies = f["company"]
+
+        def one(name: str, u: float) -> str:
+            values = f[name]
+            return values[int(u * len(values))]
+
+        return {
+            "company": companies[call.metro % len(companies)],
+            "agent": one("agent", r[3]),
+            "tech": one("tech", r[4]),
+            "name": one("name", cu[2]),
+            "surname": one("surname", cu[3]),
+            "brand": one("brand", cu[6]),
+            "noise": one("noise", r[5]),
+            "topic": one("topic", r[6]),
+            "spam_company": one("spam_company", r[7]),
+            "spam_product": one("spam_product", r[8]),
+            "equipment": one(f"equipment.{season}", r[10]),
+            "symptom": one(f"symptom.{season}", r[11]),
+            "age": str(2 + int(cu[7] * 22)),
+            "temp": str(84 + int(r[12] * 13)) if call.cooling else str(44 + int(r[12] * 15)),
+            "phone": f"({area}) 555-01{line:02d}",
+            "last4": f"01{line:02d}",
+            "metro": m.name,
+            "town": m.outside[int(cu[9] * len(m.outside))],
+            "sqft": f"{1100 + int(cu[8] * 30) * 100:,}",
+            "low": lang.spec.money.format(amount=f"{5000 + int(r[22] * 8) * 500:,}"),
+            "high": lang.spec.money.format(amount=f"{9000 + int(r[23] * 10) * 500:,}"),
+            "ref": f"{int(r[13] * 900_000) + 100_000}",
+        }
+
+    def _transcript(self, call: _Call) -> list[dict[str, Any]]:
+        clock = self.clock
+        lang, r, s, local, prev = call.lang, call.r, call.s, call.local, call.prev
+        _, month, _ = clock.date(local // _DAY)
+        zone = int(self.regions.zone_of_metro[call.metro])
+        call.cooling = r[9] < self.regions.cooling_share[zone, month - 1]
+        slots = self._slots(lang, call)
+        if call.commitment is not None:
+            when = call.commitment.spoken(lang, local, clock)
+            slots["when"] = when
+            slots["when_cap"] = when[:1].upper() + when[1:]
+        beats = list(self.beats[s])
+        if prev is not None:
+            prev_local = prev[2] + clock.offset(call.metro, prev[2])
+            slots["prev_when"] = earlier_phrase(lang, local // _DAY - prev_local // _DAY)
+            if prev[3]:  # the company calls back, as the previous call promised
+                beats[0] = ("agent", "agent.greeting_return")
+                beats.insert(1, ("caller", "caller.return_ack"))
+            else:
+                beats[1:1] = [("caller", "caller.repeat_open"), ("agent", "agent.repeat_ack")]
+        tone = caller_tone(call.end_sentiment)
+        english_greeting = lang is self.spanish and r[18] < self.greet_rate
+        switch_at = -1
+        if lang is self.spanish and r[16] < self.switch_rate:
+            options = [k for k, (_, key) in enumerate(beats) if key in self.code_switch]
+            if options:
+                switch_at = options[int(r[17] * len(options))]
+        upset = call.begin_sentiment < 0.4 and not self.spam[s]
+        state = _Render(lang, slots, tone, upset, english_greeting, switch_at)
+        texts = [self._say(state, t, beat, call) for t, beat in enumerate(beats)]
+        cps = lang.spec.chars_per_second
+        speak = [max(0.6, len(text) / cps) for text in texts]
+        available = call.duration - call.first_response
+        if (
+            prev is None
+            and self.identity
+            and not self.skip_identity[s]
+            and not english_greeting
+            and available > 2.2 * sum(speak)
+        ):
+            # Time to spare: the agent confirms who is calling after the caller's first turn.
+            at = next(t for t, (who, _) in enumerate(beats) if who == "caller") + 1
+            base = len(beats)
+            extra = [self._say(state, base + k, beat, call) for k, beat in enumerate(self.identity)]
+            extra_tags = state.tags[base:]
+            del state.tags[base:]
+            beats[at:at] = self.identity
+            texts[at:at] = extra
+            state.tags[at:at] = extra_tags
+            speak[at:at] = [max(0.6, len(text) / cps) for text in extra]
+        return self._timed(call, beats, texts, state.tags, speak)
+
+    def _say(self, state: _Render, t: int, beat: tuple[str, str], call: _Call) -> str:
+        """One turn's text; ``t`` picks the turn's uniforms."""
+        speaker, key = beat
+        lang = state.lang
+        use: Language = lang
+        tag = None
+        if (t == 0 and state.english_greeting) or t == state.switch_at:
+            assert self.english is not None  # noqa: S101 -- rates are 0 without English
+            use, tag = self.english, self.english.tag
+        lines = use.line(key, state.tone)
+        assert lines is not None  # noqa: S101 -- load_language checked every key
+        r = call.r
+        text, formatted = _pick(lines, r[_STORY + _TURN_FIELDS * t])
+        if formatted:
+            if use is lang:
+                text = text.format_map(state.slots)
+            else:
+                if state.english_slots is None:
+                    english = self._slots(use, call)
+                    for name in ("when", "when_cap", "prev_when"):
+                        if name in state.slots:
+                            english[name] = state.slots[name]
+                    state.english_slots = english
+                text = text.format_map(state.english_slots)
+            if ".." in text:  # a filler ending in a period ("a.m.") before the line's own
+                text = text.replace("..", ".")
+        if speaker == "caller":
+            if state.first_caller:
+                state.first_caller = False
+                if state.upset:
+                    text = f"{_pick(lang.lines['caller.upset_prefix'], r[19])[0]} {text}"
+                ask = lang.lines.get("caller.ask_language")
+                if state.english_greeting and ask is not None:
+                    text = f"{_pick(ask, r[20])[0]} {text}"
+                    state.switch_next = True
+            noise = r[_STORY + _TURN_FIELDS * t + 2]
+            if noise < self.noise_rate and tag is None:
+                text = _noisy(text, lang.spec.fillers, noise / self.noise_rate)
+        elif state.switch_next:
+            state.switch_next = False
+            switch = lang.lines.get("agent.switch_language")
+            if switch is not None:
+                text = f"{_pick(switch, r[21])[0]} {text}"
+        state.tags.append(tag)
+        return text
+
+    def _timed(
+        self,
+        call: _Call,
+        beats: list[tuple[str, str]],
+        texts: list[str],
+        tags: list[str | None],
+        speak: list[float],
+    ) -> list[dict[str, Any]]:
+        n = len(texts)
+        r = call.r
+        gaps = [0.0] + [0.3 + 0.9 * r[_STORY + _TURN_FIELDS * t + 1] for t in range(1, n)]
+        first = call.first_response
+        available = call.duration - first - (0.3 + 1.2 * r[24])
+        talk = sum(speak)
+        pause = sum(gaps)
+        pace = min(1.35, max(0.85, (available - pause) / talk))
+        left = available - pace * talk - pause
+        if left < 0:
+            # A short call: people speak faster and wait less.
+            pace = min(pace, 0.9 * available / talk)
+            scale = (available - pace * talk) / pause
+            gaps = [g * scale for g in gaps]
+        else:
+            # The rest is the agent working (a look-up, a dispatch, a hold) where the story has
+            # such a beat, or longer pauses everywhere when it has none.
+            work = [t for t in range(1, n) if beats[t][1] in self.pauses_before]
+            work += [t for t in range(1, n) if beats[t - 1][1] == self.transfer_after]
+            extra = min(_MAX_WORK, left / len(work)) if work else 0.0
+            left -= extra * len(work)
+            # What is left: longer pauses everywhere.
+            scale = (pause + left) / pause
+            gaps = [g * scale for g in gaps]
+            for t in work:
+                gaps[t] += extra
+        overlap_at = -1
+        if call.interruptions:
+            options = [
+                t for t in range(1, n) if beats[t][0] == "caller" and beats[t - 1][0] == "agent"
+            ]
+            if options:
+                overlap_at = options[int(r[25] * len(options))]
+        turns: list[dict[str, Any]] = []
+        now = first
+        previous = 0.0
+        for t in range(n):
+            now += gaps[t]
+            begin = now
+            length = speak[t] * pace
+            if t == overlap_at:
+                # The caller talks over the end of the agent's turn.
+                begin -= gaps[t] + min(1.2, 0.35 * previous)
+            now += length
+            turn = {
+                "speaker": beats[t][0],
+                "text": texts[t],
+                "start_sec": round(begin, 2),
+                "end_sec": round(now, 2),
+            }
+            if tags[t] is not None:
+                turn["lang"] = tags[t]
+            turns.append(turn)
+            previous = length
+        return turns
+
+
+def _noisy(text: str, fillers: tuple[str, ...], u: float) -> str:
+    """ASR-style noise: a filler up front, a false start, or a filler after the first comma."""
+    filler = fillers[int(u * 7919) % len(fillers)]
+    kind = int(u * 3)
+    if kind == 0:
+        return (
+            f"{filler.capitalize()}, {text[:1].lower()}{text[1:]}"
+            if text[:2] != "I "
+            else (f"{filler.capitalize()}, {text}")
+        )
+    if kind == 1:
+        head = text.split(" ", 1)[0].rstrip(",.!?")
+        return f"{head}- {text}"
+    comma = text.find(", ")
+    if comma < 0:
+        return f"{text[: len(text) - 1]}, {filler}{text[-1:]}" if text[-1:] in ".?!" else text
+    return f"{text[:comma]}, {filler},{text[comma + 1 :]}"
