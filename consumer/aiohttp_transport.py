@@ -9,6 +9,8 @@ delivery draws the same conclusion from the same answer.
 
 from __future__ import annotations
 
+import ssl
+
 import aiohttp
 from yarl import URL
 
@@ -53,13 +55,14 @@ class AiohttpTransport:
         policy: HttpPolicy,
         user_agent: str,
         verify_tls: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> AiohttpTransport:
         """A transport over a new session with a pooled keep-alive connector."""
         check_webhook_url(url)  # before a session exists to be left unclosed
         connector = aiohttp.TCPConnector(
             limit=max_connections,
             limit_per_host=max_connections,
-            ssl=verify_tls,
+            ssl=tls if tls is not None else verify_tls,
             keepalive_timeout=policy.idle_timeout,
         )
         session = aiohttp.ClientSession(

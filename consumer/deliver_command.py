@@ -11,20 +11,21 @@ import socket
 import sys
 import time
 from contextlib import AsyncExitStack
-from pathlib import Path
+from ssl import SSLContext
 
+import aiohttp
 import uvloop
 from pydantic import Field, SecretStr, field_validator
 
 from voicelens import topics
 from voicelens.consumer.async_producer import AsyncProducer
+from voicelens.consumer.endpoint_settings import EndpointSettings
 from voicelens.consumer.http_policy import HttpPolicy, check_webhook_url
 from voicelens.consumer.progress import ProgressReporter
 from voicelens.consumer.retry_policy import RetryPolicy
 from voicelens.consumer.service import DeliveryConfig, DeliveryService
-from voicelens.consumer.signing import SIGNING_SETTING, WebhookSigner
+from voicelens.consumer.signing import WebhookSigner
 from voicelens.consumer.webhook import HttpClient, WebhookClient, open_transport
-from voicelens.exceptions import ConfigError
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.redaction import redact_url
 from voicelens.settings import BASE_CONFIG, KafkaSettings, MetricsSettings, TopicName
@@ -34,7 +35,7 @@ __all__ = ["DeliverCommand"]
 log = logging.getLogger("voicelens.deliver")
 
 
-class DeliverCommand(MetricsSettings, KafkaSettings):
+class DeliverCommand(EndpointSettings, MetricsSettings, KafkaSettings):
     """Consume conversations in a consumer group and POST each one to a webhook."""
 
     model_config = BASE_CONFIG
@@ -70,14 +71,6 @@ class DeliverCommand(MetricsSettings, KafkaSettings):
     until_drained: bool = Field(
         False, description="exit 0 once everything up to the start end offsets is finished"
     )
-    signing_secret: SecretStr | None = Field(
-        None,
-        description="Standard Webhooks keys (whsec_...), space-separated to rotate; from the "
-        "variable only, never as a flag",
-    )
-    signing_secret_file: Path | None = Field(
-        None, description="a file holding the whsec_ keys (a mounted Kubernetes Secret)"
-    )
     consumer_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
         description="this member's id",
@@ -87,9 +80,6 @@ class DeliverCommand(MetricsSettings, KafkaSettings):
     )
     progress_interval: float = Field(
         10.0, gt=0, description="seconds between progress log lines when not on a terminal"
-    )
-    insecure_skip_tls_verify: bool = Field(
-        False, description="do not verify the webhook's TLS certificate"
     )
     replication_factor: int | None = Field(
         None,
@@ -124,29 +114,12 @@ class DeliverCommand(MetricsSettings, KafkaSettings):
         check_webhook_url(value.get_secret_value())  # the message never repeats the URL
         return value
 
-    def signer(self) -> WebhookSigner | None:
-        """The request signer from the variable or the file; a ConfigError names what is wrong
-        (never a secret's value)."""
-        if self.signing_secret is not None and self.signing_secret_file is not None:
-            raise ConfigError(
-                SIGNING_SETTING, "give the keys in the variable or the file, not both"
-            )
-        if self.signing_secret_file is not None:
-            try:
-                text = self.signing_secret_file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(
-                    "--signing-secret-file (VOICELENS_SIGNING_SECRET_FILE)",
-                    f"cannot read {self.signing_secret_file}: {type(exc).__name__}",
-                ) from exc
-            return WebhookSigner.from_text(text)
-        if self.signing_secret is not None:
-            return WebhookSigner.from_text(self.signing_secret.get_secret_value())
-        return None
-
     def cli_cmd(self) -> None:
         """Run until stopped (or drained); exit 0 on a clean stop."""
-        signer = self.signer()  # a bad key stops the command before it touches Kafka
+        # A bad key, header or certificate stops the command before it touches Kafka.
+        signer = self.signer()
+        headers = self.static_headers()
+        tls = self.tls_context()
         # Every record allocates ~100 short-lived, acyclic objects (the decoded conversation, its
         # event): with the default threshold the cyclic GC ran every few records and rescanned
         # the imported modules' objects. Frozen start-up objects and a larger first generation
@@ -154,9 +127,11 @@ class DeliverCommand(MetricsSettings, KafkaSettings):
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
         # uvloop: the HTTP and socket work per record is what bounds delivery (bench/README.md).
-        uvloop.run(self._main(signer))
+        uvloop.run(self._main(signer, headers, tls))
 
-    async def _main(self, signer: WebhookSigner | None) -> None:
+    async def _main(
+        self, signer: WebhookSigner | None, headers: tuple[tuple[str, str], ...], tls: SSLContext
+    ) -> None:
         admin = TopicAdmin(self)
         partitions = admin.require(self.topic)
         for name in (topics.dlq_topic(self.topic), self.deliveries_topic):
@@ -209,13 +184,17 @@ class DeliverCommand(MetricsSettings, KafkaSettings):
                 url,
                 self.max_in_flight,
                 policy,
-                verify_tls=not self.insecure_skip_tls_verify,
+                tls=tls,
                 kind=self.http_client,
             )
             stack.push_async_callback(transport.aclose)
+            auth_session = await stack.enter_async_context(aiohttp.ClientSession())
+            auth = self.oauth(auth_session)
+            if auth is not None:
+                await auth.check()  # a wrong token URL or client fails before any record
             producer = AsyncProducer(self, loop)
             stack.callback(producer.close)
-            client = WebhookClient(transport, signer)
+            client = WebhookClient(transport, signer, headers, auth)
             service = DeliveryService(self, config, client, producer)
             if self.metrics_port is not None:
                 from voicelens.health import MetricsServer

@@ -209,6 +209,7 @@ class PooledTransport:
         policy: HttpPolicy,
         user_agent: str,
         verify_tls: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         parts = check_webhook_url(url)
         self._url = url
@@ -217,7 +218,9 @@ class PooledTransport:
         self._host = parts.hostname or ""
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._ssl: ssl.SSLContext | None = None
-        if parts.scheme == "https":
+        if parts.scheme == "https" and tls is not None:
+            self._ssl = tls  # deliver's context: CA bundle, client certificate (consumer/tls.py)
+        elif parts.scheme == "https":
             self._ssl = ssl.create_default_context()
             if not verify_tls:
                 self._ssl.check_hostname = False

@@ -8,6 +8,7 @@ receiver, and production at pooled keep-alive connections with TLS verification 
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from voicelens import __version__
 from voicelens.consumer.aiohttp_transport import AiohttpTransport
+from voicelens.consumer.endpoint_auth import OAuthTokenSource
 from voicelens.consumer.exceptions import (
     PermanentDeliveryError,
     RedirectError,
@@ -41,6 +43,7 @@ def open_transport(
     policy: HttpPolicy,
     *,
     verify_tls: bool = True,
+    tls: ssl.SSLContext | None = None,
     kind: HttpClient = "pooled",
 ) -> WebhookTransport:
     """The transport named ``kind`` to ``url``, pooling up to ``max_connections``.
@@ -60,6 +63,7 @@ def open_transport(
             policy=policy,
             user_agent=USER_AGENT,
             verify_tls=verify_tls,
+            tls=tls,
         )
     if kind == "pooled":
         return PooledTransport(
@@ -68,6 +72,7 @@ def open_transport(
             policy=policy,
             user_agent=USER_AGENT,
             verify_tls=verify_tls,
+            tls=tls,
         )
     assert_never(kind)
 
@@ -81,19 +86,34 @@ def uses_proxy(url: str) -> bool:
 
 @dataclass(frozen=True)
 class WebhookClient:
-    """POSTs VCP JSON bodies; raises a classified DeliveryError on failure."""
+    """POSTs VCP JSON bodies; raises a classified DeliveryError on failure.
+
+    ``headers`` are the endpoint's static headers; ``auth`` adds an OAuth2 bearer token. A 401
+    answered to a token drops that token and the request is sent once more with a fresh one, in
+    the same attempt: an expired or revoked token is not the record's failure.
+    """
 
     transport: WebhookTransport
     signer: WebhookSigner | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    auth: OAuthTokenSource | None = None
 
     async def post(self, body: bytes, webhook_id: str) -> int:
         """Send once; returns the 2xx status or raises Retriable/PermanentDeliveryError."""
-        headers = [("webhook-id", webhook_id), ("Idempotency-Key", webhook_id)]
+        headers = [("webhook-id", webhook_id), ("Idempotency-Key", webhook_id), *self.headers]
         if self.signer is not None:
             stamp = int(time.time())
             headers.append(("webhook-timestamp", str(stamp)))
             headers.append(("webhook-signature", self.signer.sign(webhook_id, stamp, body)))
-        answer = await self.transport.post(headers, body)
+        if self.auth is None:
+            answer = await self.transport.post(headers, body)
+        else:
+            token = await self.auth.authorization()
+            answer = await self.transport.post([*headers, ("Authorization", token)], body)
+            if answer.status == 401:
+                self.auth.invalidate(token)
+                token = await self.auth.authorization()
+                answer = await self.transport.post([*headers, ("Authorization", token)], body)
         status = answer.status
         if 200 <= status < 300:
             return status

@@ -78,6 +78,7 @@ def _describe(error: ValidationError) -> str:
 #: /proc) and lands in shell histories. Each names the safer channels.
 SECRET_FLAGS = {
     "--signing-secret": "VOICELENS_SIGNING_SECRET or --signing-secret-file",
+    "--oauth-client-secret": "VOICELENS_OAUTH_CLIENT_SECRET or --oauth-client-secret-file",
 }
 
 
