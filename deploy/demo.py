@@ -20,20 +20,19 @@ it finds ``deploy/kafka/kafka.sh`` beside itself.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from voicelens.sink.exceptions import SinkStartError
+from voicelens.sink.process import LocalSink, local_sink
 
 __all__ = ["main"]
 
@@ -120,34 +119,13 @@ def _kafka(env: dict[str, str]) -> Iterator[None]:
         subprocess.run([str(KAFKA_SH), "down"], env=env, check=False)
 
 
-def _get_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own local sink
-        data: dict[str, Any] = json.loads(resp.read())
-        return data
-
-
 @contextlib.contextmanager
-def _sink(port: int, env: dict[str, str]) -> Iterator[str]:
-    proc = subprocess.Popen(_voicelens("sink", "--host", "127.0.0.1", "--port", str(port)), env=env)
-    base = f"http://127.0.0.1:{port}"
+def _sink(workdir: Path, env: dict[str, str]) -> Iterator[LocalSink]:
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _get_json(f"{base}/stats")
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    msg = "the local sink did not start"
-                    raise DemoError(msg) from None
-                time.sleep(0.2)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        with local_sink(workdir, env=env) as sink:
+            yield sink
+    except SinkStartError as exc:
+        raise DemoError(str(exc)) from None
 
 
 def _run(args: list[str], env: dict[str, str], what: str) -> None:
@@ -191,9 +169,9 @@ def _demo() -> None:
     group = f"demo.{run_id}.webhook"
     out = Path(env.get("DEMO_OUT", str(ROOT / "out"))) / f"demo-{run_id}"
 
-    with _kafka(env), _sink(_free_port(), env) as sink:
+    with _kafka(env), _sink(out / "sink", env) as sink:
         # The path stands in for a customer's secret token: it must never show up in output.
-        webhook = f"{sink}/vcp-webhook/demo-token-{run_id}"
+        webhook = f"{sink.url}/vcp-webhook/demo-token-{run_id}"
         t0 = time.monotonic()
         _run(
             _voicelens(
@@ -237,7 +215,7 @@ def _demo() -> None:
         ]
         codes = [p.wait() for p in deliverers]
         t2 = time.monotonic()
-        stats = _get_json(f"{sink}/stats")
+        stats = sink.stats()
         if any(codes):
             msg = f"a deliver process failed (exit codes {codes})"
             raise DemoError(msg)
