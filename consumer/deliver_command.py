@@ -24,15 +24,22 @@ from voicelens.consumer.service import DeliveryConfig, DeliveryService
 from voicelens.consumer.signing import WebhookSigner
 from voicelens.consumer.webhook import HttpClient, WebhookClient, open_transport
 from voicelens.kafka import TopicAdmin, TopicSpec
+from voicelens.logs import interactive
 from voicelens.redaction import redact_url
-from voicelens.settings import BASE_CONFIG, KafkaSettings, MetricsSettings, TopicName
+from voicelens.settings import (
+    BASE_CONFIG,
+    KafkaSettings,
+    LogSettings,
+    MetricsSettings,
+    TopicName,
+)
 
 __all__ = ["DeliverCommand"]
 
 log = logging.getLogger("voicelens.deliver")
 
 
-class DeliverCommand(MetricsSettings, KafkaSettings):
+class DeliverCommand(LogSettings, MetricsSettings, KafkaSettings):
     """Consume conversations in a consumer group and POST each one to a webhook."""
 
     model_config = BASE_CONFIG
@@ -178,7 +185,7 @@ class DeliverCommand(MetricsSettings, KafkaSettings):
                     )
                 )
             reporter = ProgressReporter(
-                service, interactive=sys.stderr.isatty(), every=self.progress_interval
+                service, interactive=interactive(self.log_format), every=self.progress_interval
             )
             stack.push_async_callback(reporter.stop)
             reporter.start()

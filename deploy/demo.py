@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from voicelens.sink.exceptions import SinkStartError
@@ -135,6 +136,26 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
         raise DemoError(msg)
 
 
+def _deliver(
+    commands: list[list[str]], env: dict[str, str], out: Path, sink: LocalSink, count: int
+) -> list[int]:
+    """Run the consumers, their logs to files, under one live display of what the webhook has
+    received: two processes' own displays on one terminal would overwrite each other."""
+    out.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for i, args in enumerate(commands):
+        with (out / f"consumer-{i + 1}.log").open("wb") as log:
+            procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env))
+    console.print(f"demo: {len(procs)} consumers delivering; their logs are in {out}")
+    columns = (*Progress.get_default_columns(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("at the webhook", total=count)
+        while any(p.poll() is None for p in procs):
+            bar.update(task, completed=int(sink.stats().get("unique_call_ids", 0)))
+            time.sleep(0.5)
+    return [p.wait() for p in procs]
+
+
 def _report(topic: str, deliveries: str, out: Path, env: dict[str, str]) -> int:
     args = _voicelens(
         "report", "--topic", topic, "--deliveries-topic", deliveries, "--out", str(out)
@@ -191,8 +212,8 @@ def _demo() -> None:
             "produce",
         )
         t1 = time.monotonic()
-        deliverers = [
-            subprocess.Popen(
+        codes = _deliver(
+            [
                 _voicelens(
                     "deliver",
                     "--topic",
@@ -208,16 +229,19 @@ def _demo() -> None:
                     f"demo-consumer-{i + 1}",
                     "--max-rps",
                     f"{max_rps:g}",
-                ),
-                env=env,
-            )
-            for i in range(consumers)
-        ]
-        codes = [p.wait() for p in deliverers]
+                )
+                for i in range(consumers)
+            ],
+            env,
+            out,
+            sink,
+            count,
+        )
         t2 = time.monotonic()
         stats = sink.stats()
         if any(codes):
-            msg = f"a deliver process failed (exit codes {codes})"
+            logs = ", ".join(str(out / f"consumer-{i + 1}.log") for i in range(consumers))
+            msg = f"a deliver process failed (exit codes {codes}; its log: {logs})"
             raise DemoError(msg)
         report_rc = _report(topic, deliveries, out, env)
 
