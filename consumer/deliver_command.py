@@ -105,10 +105,11 @@ class DeliverCommand(LogSettings, MetricsSettings, KafkaSettings):
 
     def cli_cmd(self) -> None:
         """Run until stopped (or drained); exit 0 on a clean stop."""
-        # Every record allocates ~100 short-lived, acyclic objects (the decoded conversation, its
-        # event): with the default threshold the cyclic GC ran every few records and rescanned
-        # the imported modules' objects. Frozen start-up objects and a larger first generation
-        # gave ~15 % more throughput (bench/README.md); cycles are still collected.
+        # Every record allocates many short-lived, acyclic objects (the decoded conversation, its
+        # event): with the default threshold the cyclic GC would run every few records and
+        # rescan the imported modules' objects. Frozen start-up objects and a larger first
+        # generation keep it out of the hot path (measured in bench/README.md); cycles are
+        # still collected.
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
         # uvloop: the HTTP and socket work per record is what bounds delivery (bench/README.md).
