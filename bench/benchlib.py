@@ -14,7 +14,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from voicelens.sink.process import local_sink
+
 __all__ = [
     "BOOTSTRAP",
     "END_TIME",
@@ -40,7 +41,6 @@ __all__ = [
     "Measured",
     "broker_cpu_seconds",
     "console",
-    "free_port",
     "get_json",
     "machine_state",
     "print_table",
@@ -68,14 +68,6 @@ def voicelens(*args: str) -> list[str]:
 def unique(kind: str) -> str:
     """A name no other run (or engineer) uses: ``bench.<kind>.<time>.<random>``."""
     return f"bench.{kind}.{time.strftime('%H%M%S')}.{uuid.uuid4().hex[:6]}"
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def get_json(url: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -237,32 +229,8 @@ class Cleanup:
 @contextlib.contextmanager
 def run_sink(cleanup: Cleanup, *extra: str) -> Iterator[str]:
     """A ``voicelens sink`` on a free port for the block; yields its base URL."""
-    port = free_port()
-    log = cleanup.tempdir("sink") / "sink.log"
-    with log.open("wb") as fh:
-        proc = cleanup.start(
-            voicelens("sink", "--host", "127.0.0.1", "--port", str(port), *extra), stderr=fh
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            get_json(f"{base}/stats")
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                msg = f"the sink did not start: {log.read_text()[-1000:]}"
-                raise RuntimeError(msg) from None
-            time.sleep(0.2)
-    try:
-        yield base
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with local_sink(cleanup.tempdir("sink"), *extra, python=PY) as sink:
+        yield sink.url
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -27,15 +27,22 @@ from voicelens.consumer.service import DeliveryConfig, DeliveryService
 from voicelens.consumer.signing import WebhookSigner
 from voicelens.consumer.webhook import HttpClient, WebhookClient, open_transport
 from voicelens.kafka import TopicAdmin, TopicSpec
+from voicelens.logs import interactive
 from voicelens.redaction import redact_url
-from voicelens.settings import BASE_CONFIG, KafkaSettings, MetricsSettings, TopicName
+from voicelens.settings import (
+    BASE_CONFIG,
+    KafkaSettings,
+    LogSettings,
+    MetricsSettings,
+    TopicName,
+)
 
 __all__ = ["DeliverCommand"]
 
 log = logging.getLogger("voicelens.deliver")
 
 
-class DeliverCommand(EndpointSettings, MetricsSettings, KafkaSettings):
+class DeliverCommand(EndpointSettings, LogSettings, MetricsSettings, KafkaSettings):
     """Consume conversations in a consumer group and POST each one to a webhook."""
 
     model_config = BASE_CONFIG
@@ -120,10 +127,11 @@ class DeliverCommand(EndpointSettings, MetricsSettings, KafkaSettings):
         signer = self.signer()
         headers = self.static_headers()
         tls = self.tls_context()
-        # Every record allocates ~100 short-lived, acyclic objects (the decoded conversation, its
-        # event): with the default threshold the cyclic GC ran every few records and rescanned
-        # the imported modules' objects. Frozen start-up objects and a larger first generation
-        # gave ~15 % more throughput (bench/README.md); cycles are still collected.
+        # Every record allocates many short-lived, acyclic objects (the decoded conversation, its
+        # event): with the default threshold the cyclic GC would run every few records and
+        # rescan the imported modules' objects. Frozen start-up objects and a larger first
+        # generation keep it out of the hot path (measured in bench/README.md); cycles are
+        # still collected.
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
         # uvloop: the HTTP and socket work per record is what bounds delivery (bench/README.md).
@@ -209,7 +217,7 @@ class DeliverCommand(EndpointSettings, MetricsSettings, KafkaSettings):
                     )
                 )
             reporter = ProgressReporter(
-                service, interactive=sys.stderr.isatty(), every=self.progress_interval
+                service, interactive=interactive(self.log_format), every=self.progress_interval
             )
             stack.push_async_callback(reporter.stop)
             reporter.start()

@@ -9,12 +9,12 @@ from pydantic import Field
 from voicelens import topics
 from voicelens.consumer.replay import Replayer, Selection
 from voicelens.schemas.dead_letters import DeadLetterReason
-from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
+from voicelens.settings import BASE_CONFIG, KafkaSettings, LogSettings, TopicName
 
 __all__ = ["ReplayCommand"]
 
 
-class ReplayCommand(KafkaSettings):
+class ReplayCommand(LogSettings, KafkaSettings):
     """Re-publish dead letters to the topic they came from, for the delivery group to retry.
 
     Each replay group passes over the dead-letter topic once: the DLQ offsets commit in the same

@@ -20,20 +20,20 @@ it finds ``deploy/kafka/kafka.sh`` beside itself.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
+
+from voicelens.sink.exceptions import SinkStartError
+from voicelens.sink.process import LocalSink, local_sink
 
 __all__ = ["main"]
 
@@ -120,34 +120,13 @@ def _kafka(env: dict[str, str]) -> Iterator[None]:
         subprocess.run([str(KAFKA_SH), "down"], env=env, check=False)
 
 
-def _get_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own local sink
-        data: dict[str, Any] = json.loads(resp.read())
-        return data
-
-
 @contextlib.contextmanager
-def _sink(port: int, env: dict[str, str]) -> Iterator[str]:
-    proc = subprocess.Popen(_voicelens("sink", "--host", "127.0.0.1", "--port", str(port)), env=env)
-    base = f"http://127.0.0.1:{port}"
+def _sink(workdir: Path, env: dict[str, str]) -> Iterator[LocalSink]:
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _get_json(f"{base}/stats")
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    msg = "the local sink did not start"
-                    raise DemoError(msg) from None
-                time.sleep(0.2)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        with local_sink(workdir, env=env) as sink:
+            yield sink
+    except SinkStartError as exc:
+        raise DemoError(str(exc)) from None
 
 
 def _run(args: list[str], env: dict[str, str], what: str) -> None:
@@ -155,6 +134,26 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
     if result.returncode != 0:
         msg = f"{what} failed with exit code {result.returncode}"
         raise DemoError(msg)
+
+
+def _deliver(
+    commands: list[list[str]], env: dict[str, str], out: Path, sink: LocalSink, count: int
+) -> list[int]:
+    """Run the consumers, their logs to files, under one live display of what the webhook has
+    received: two processes' own displays on one terminal would overwrite each other."""
+    out.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for i, args in enumerate(commands):
+        with (out / f"consumer-{i + 1}.log").open("wb") as log:
+            procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env))
+    console.print(f"demo: {len(procs)} consumers delivering; their logs are in {out}")
+    columns = (*Progress.get_default_columns(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("at the webhook", total=count)
+        while any(p.poll() is None for p in procs):
+            bar.update(task, completed=int(sink.stats().get("unique_call_ids", 0)))
+            time.sleep(0.5)
+    return [p.wait() for p in procs]
 
 
 def _report(topic: str, deliveries: str, out: Path, env: dict[str, str]) -> int:
@@ -191,9 +190,9 @@ def _demo() -> None:
     group = f"demo.{run_id}.webhook"
     out = Path(env.get("DEMO_OUT", str(ROOT / "out"))) / f"demo-{run_id}"
 
-    with _kafka(env), _sink(_free_port(), env) as sink:
+    with _kafka(env), _sink(out / "sink", env) as sink:
         # The path stands in for a customer's secret token: it must never show up in output.
-        webhook = f"{sink}/vcp-webhook/demo-token-{run_id}"
+        webhook = f"{sink.url}/vcp-webhook/demo-token-{run_id}"
         t0 = time.monotonic()
         _run(
             _voicelens(
@@ -213,8 +212,8 @@ def _demo() -> None:
             "produce",
         )
         t1 = time.monotonic()
-        deliverers = [
-            subprocess.Popen(
+        codes = _deliver(
+            [
                 _voicelens(
                     "deliver",
                     "--topic",
@@ -230,16 +229,19 @@ def _demo() -> None:
                     f"demo-consumer-{i + 1}",
                     "--max-rps",
                     f"{max_rps:g}",
-                ),
-                env=env,
-            )
-            for i in range(consumers)
-        ]
-        codes = [p.wait() for p in deliverers]
+                )
+                for i in range(consumers)
+            ],
+            env,
+            out,
+            sink,
+            count,
+        )
         t2 = time.monotonic()
-        stats = _get_json(f"{sink}/stats")
+        stats = sink.stats()
         if any(codes):
-            msg = f"a deliver process failed (exit codes {codes})"
+            logs = ", ".join(str(out / f"consumer-{i + 1}.log") for i in range(consumers))
+            msg = f"a deliver process failed (exit codes {codes}; its log: {logs})"
             raise DemoError(msg)
         report_rc = _report(topic, deliveries, out, env)
 

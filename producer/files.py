@@ -13,6 +13,7 @@ from typing import Any, BinaryIO, Literal
 import orjson
 from rich.progress import Progress
 
+from voicelens.logs import terminal_console
 from voicelens.producer.generator import Dataset
 from voicelens.producer.manifest import ManifestBuilder
 
@@ -41,7 +42,7 @@ def write_dataset(
     manifest = ManifestBuilder.for_dataset(dataset)
     show = sys.stderr.isatty() if progress is None else progress
     names: list[str] = []
-    with Progress(disable=not show, transient=True) as bar:
+    with Progress(console=terminal_console(), disable=not show, transient=True) as bar:
         task = bar.add_task("generating", total=dataset.count)
         if out == "-":
             _write_lines(dataset, sys.stdout.buffer, manifest, bar, task)

@@ -9,14 +9,15 @@ from typing import Literal
 
 from pydantic import Field
 
+from voicelens.logs import interactive
 from voicelens.producer.files import write_dataset
 from voicelens.producer.generator import Dataset, GeneratorOptions
-from voicelens.settings import BASE_CONFIG
+from voicelens.settings import BASE_CONFIG, LogSettings
 
 __all__ = ["GenerateCommand"]
 
 
-class GenerateCommand(GeneratorOptions):
+class GenerateCommand(LogSettings, GeneratorOptions):
     """Generate VCP 0.3 conversations to JSON files (or JSON Lines) plus manifest.json."""
 
     model_config = BASE_CONFIG
@@ -34,7 +35,7 @@ class GenerateCommand(GeneratorOptions):
         started = time.monotonic()
         target: Path | Literal["-"] = "-" if self.out == "-" else Path(self.out)
         fmt: Literal["json", "jsonl"] = "jsonl" if target == "-" else self.format
-        manifest = write_dataset(dataset, target, fmt)
+        manifest = write_dataset(dataset, target, fmt, progress=interactive(self.log_format))
         elapsed = time.monotonic() - started
         print(
             f"generated {manifest['count']} conversations (dataset {dataset.dataset_id}, "

@@ -1,11 +1,11 @@
 """Generating and Avro-encoding on worker processes: the producer's hot path on every core.
 
-One conversation costs 40 to 45 µs to generate and encode on one Python thread, against ~4 µs
-for Kafka to take it, so one process tops out near 20,000 records/s (``bench/README.md``).
-Generated datasets are addressed by index: any process can build block ``[a, b)`` exactly as
-the sequential generator would. Workers return each block encoded, with what the manifest and
-the metrics need; the publishing process only produces the records, in index order, inside its
-transactions, so exactly-once and resume work as before.
+Generating and encoding a conversation costs about ten times what Kafka needs to take it, so one
+process bounds the publishing rate (figures in ``bench/README.md``, Producer). Generated
+datasets are addressed by index: any process can build block ``[a, b)`` exactly as the
+sequential generator would. Workers return each block encoded, with what the manifest and the
+metrics need; the publishing process only produces the records, in index order, inside its
+transactions, so exactly-once and resume work the same with workers or without.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from rich.progress import Progress
 
 from voicelens import topics
 from voicelens.health import MetricsServer
+from voicelens.logs import interactive, terminal_console
 from voicelens.producer.exceptions import EmptyDirectoryError, InvalidFilesError
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.publisher import Publisher, PublishResult
@@ -20,6 +21,7 @@ from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
 from voicelens.settings import (
     BASE_CONFIG,
     KafkaSettings,
+    LogSettings,
     MetricsSettings,
     TopicName,
     setting_label,
@@ -30,7 +32,7 @@ __all__ = ["ProduceCommand"]
 log = logging.getLogger("voicelens.produce")
 
 
-class ProduceCommand(MetricsSettings, GeneratorOptions, KafkaSettings):
+class ProduceCommand(LogSettings, MetricsSettings, GeneratorOptions, KafkaSettings):
     """Publish generated conversations (or a directory of VCP JSON files) as Avro events."""
 
     model_config = BASE_CONFIG
@@ -116,8 +118,8 @@ class ProduceCommand(MetricsSettings, GeneratorOptions, KafkaSettings):
             raise InvalidFilesError(msg)
         return source
 
-    @staticmethod
-    def _publish(source: Source, publisher: Publisher) -> PublishResult:
-        with Progress(disable=not sys.stderr.isatty(), transient=True) as bar:
+    def _publish(self, source: Source, publisher: Publisher) -> PublishResult:
+        show = interactive(self.log_format)
+        with Progress(console=terminal_console(), disable=not show, transient=True) as bar:
             task = bar.add_task(f"producing {source.dataset_id}", total=source.count)
             return publisher.publish(source, lambda done: bar.update(task, completed=done))

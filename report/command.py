@@ -23,7 +23,7 @@ from voicelens.report.exceptions import MissingExtraError
 from voicelens.report.markdown import render
 from voicelens.report.quality import QualityResult, assess, grade
 from voicelens.report.sources import Loaded, TopicNames, from_directory, from_topics
-from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
+from voicelens.settings import BASE_CONFIG, KafkaSettings, LogSettings, TopicName
 
 __all__ = ["ReportCommand", "build_summary"]
 
@@ -33,7 +33,7 @@ log = logging.getLogger("voicelens.report")
 EXIT_UNDER = 1
 
 
-class ReportCommand(KafkaSettings):
+class ReportCommand(LogSettings, KafkaSettings):
     """Rebuild delivery and data-quality reports from the topics (or a directory of files)."""
 
     model_config = BASE_CONFIG

@@ -94,8 +94,8 @@ def goodness_of_fit(
     if len(obs) < 2:
         # Pooled into a single bin the test has no power: passing would be a free point.
         return Fit(False, 0.0, f"n={n} is too few to test {len(keys)} categories")
-    # Imported here: scipy.stats costs ~80 MB of RSS, which every other command (and the
-    # generator's 200 MB budget) should not pay just because the CLI knows this one.
+    # Imported here: scipy.stats adds tens of MB of RSS, which every other command (and the
+    # generator's memory budget in bench/README.md) should not pay because the CLI knows this.
     from scipy import stats as scipy_stats
 
     result = scipy_stats.chisquare(obs, exp)

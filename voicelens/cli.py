@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsError
+from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsError, get_subcommand
 
 from voicelens import __version__
 from voicelens.consumer.deliver_command import DeliverCommand
@@ -23,7 +23,7 @@ from voicelens.logs import configure_logging
 from voicelens.producer.generate_command import GenerateCommand
 from voicelens.producer.produce_command import ProduceCommand
 from voicelens.report.command import ReportCommand
-from voicelens.settings import ENV_PREFIX, setting_label
+from voicelens.settings import ENV_PREFIX, LogSettings, setting_label
 from voicelens.sink.command import SinkCommand
 
 __all__ = ["VoicelensCli", "main"]
@@ -48,6 +48,9 @@ class VoicelensCli(
     report: CliSubCommand[ReportCommand]
 
     def cli_cmd(self) -> None:
+        command = get_subcommand(self)
+        if isinstance(command, LogSettings):
+            configure_logging(command.log_level, command.log_format)
         CliApp.run_subcommand(self)
 
 

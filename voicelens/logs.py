@@ -1,5 +1,10 @@
 """Logging set-up: readable lines on a terminal, one JSON object per line otherwise.
 
+``--log-format`` (``VOICELENS_LOG_FORMAT``) chooses: ``auto`` (the default) writes readable lines
+through rich when stderr is a terminal and JSON lines when it is not (containers, CI, files);
+``text`` and ``json`` force one. On a terminal, log lines and live progress displays share one
+rich console, so a log line is printed above the live display instead of through it.
+
 Secrets never reach a log record: webhook URLs are logged through
 :func:`voicelens.redaction.redact_url` only, and settings through their ``SecretStr`` fields.
 """
@@ -7,16 +12,42 @@ Secrets never reach a log record: webhook URLs are logged through
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cache
 from typing import Any
 
 import orjson
+from rich.console import Console
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = [
+    "JsonFormatter",
+    "LogFormat",
+    "LogLevel",
+    "configure_logging",
+    "interactive",
+    "terminal_console",
+]
 
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class LogFormat(StrEnum):
+    """How log lines are written."""
+
+    AUTO = "auto"  # text on a terminal, JSON otherwise
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    """The least severe level written."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,18 +68,41 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(doc, default=str).decode()
 
 
-def configure_logging(level: str | None = None, *, json: bool | None = None) -> None:
-    """Configure the root logger; ``json=None`` picks JSON when stderr is not a tty."""
-    level = level or os.environ.get("VOICELENS_LOG_LEVEL", "INFO")
-    use_json = (not sys.stderr.isatty()) if json is None else json
-    handler = logging.StreamHandler(sys.stderr)
+@cache
+def terminal_console() -> Console:
+    """The one rich console on stderr that log lines and live displays share."""
+    return Console(stderr=True)
+
+
+def interactive(fmt: LogFormat = LogFormat.AUTO) -> bool:
+    """Whether output is for a person at a terminal: live displays and readable lines."""
+    if fmt is LogFormat.JSON:
+        return False
+    return sys.stderr.isatty()
+
+
+def configure_logging(
+    level: LogLevel | str = LogLevel.INFO, fmt: LogFormat = LogFormat.AUTO
+) -> None:
+    """Configure the root logger for ``fmt`` (see the module docstring)."""
+    handler: logging.Handler
+    use_json = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and not sys.stderr.isatty())
     if use_json:
+        handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
+    elif sys.stderr.isatty():
+        from rich.logging import RichHandler  # only on a terminal
+
+        handler = RichHandler(
+            console=terminal_console(), show_path=False, log_time_format="%H:%M:%S"
+        )
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     else:
+        handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(str(level).upper())
     # aiohttp's access log would print full request paths, which may carry tokens.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)

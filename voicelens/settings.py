@@ -10,10 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["BASE_CONFIG", "ENV_PREFIX", "KafkaSettings", "MetricsSettings", "setting_label"]
+from voicelens.logs import LogFormat, LogLevel
+
+__all__ = [
+    "BASE_CONFIG",
+    "ENV_PREFIX",
+    "KafkaSettings",
+    "LogSettings",
+    "MetricsSettings",
+    "setting_label",
+]
 
 #: Prefix of every setting's environment variable.
 ENV_PREFIX = "VOICELENS_"
@@ -74,3 +83,20 @@ class MetricsSettings(BaseSettings):
         min_length=1,
         description="address the metrics listener binds (127.0.0.1: this machine only)",
     )
+
+
+class LogSettings(BaseSettings):
+    """How every command writes its log lines (see :mod:`voicelens.logs`)."""
+
+    model_config = BASE_CONFIG
+
+    log_format: LogFormat = Field(
+        LogFormat.AUTO,
+        description="auto: readable lines and live progress on a terminal, JSON lines otherwise",
+    )
+    log_level: LogLevel = Field(LogLevel.INFO, description="the least severe level logged")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value

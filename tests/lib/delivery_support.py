@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import signal
 import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +12,13 @@ from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.report.readers import read_topic
 from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope, DeliveryEventCodec
 from voicelens.settings import KafkaSettings
+from voicelens.sink.process import LocalSink, start_local_sink
 
 SECRET_PATH = "/vcp-webhook/a/acme/s/SuperSecretToken123"
 
 
-@dataclass
-class Sink:
-    url: str
-    record: Path
-    proc: subprocess.Popen[bytes]
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/stats", timeout=5) as resp:  # noqa: S310
-            data: dict[str, Any] = json.loads(resp.read())
-            return data
-
-    def requests(self) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in self.record.read_text().splitlines() if x.strip()]
+#: A `voicelens sink` process (see voicelens.sink.process).
+Sink = LocalSink
 
 
 def free_port() -> int:
@@ -97,39 +81,9 @@ def dead_letters(settings: KafkaSettings, topic: str) -> list[Any]:
 
 def start_sink(tmp_path: Path, *flags: str) -> Sink:
     """`voicelens sink` as a real process on a free port, recording requests."""
-    port = free_port()
-    record = tmp_path / f"sink-{port}.jsonl"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "voicelens",
-            "sink",
-            "--port",
-            str(port),
-            "--record",
-            str(record),
-            *flags,
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    sink = Sink(f"http://127.0.0.1:{port}", record, proc)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            sink.stats()
-            return sink
-        except OSError:
-            assert proc.poll() is None, "sink exited during start-up"
-            assert time.monotonic() < deadline, "sink did not start"
-            time.sleep(0.1)
+    return start_local_sink(tmp_path, *flags, record=True)
 
 
 def stop_sink(sink: Sink) -> None:
     """Stop a sink process."""
-    sink.proc.send_signal(signal.SIGTERM)
-    try:
-        sink.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        sink.proc.kill()
-        sink.proc.wait()
+    sink.stop(timeout=10)

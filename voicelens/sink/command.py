@@ -10,9 +10,8 @@ from pathlib import Path
 import orjson
 import uvloop
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings
 
-from voicelens.settings import BASE_CONFIG, setting_label
+from voicelens.settings import BASE_CONFIG, LogSettings, setting_label
 from voicelens.sink.app import SinkOptions, running_sink
 from voicelens.sink.faults import FaultPlan
 
@@ -21,7 +20,7 @@ __all__ = ["SinkCommand"]
 Rate = float
 
 
-class SinkCommand(BaseSettings):
+class SinkCommand(LogSettings):
     """Run a local webhook receiver: counts POSTs, serves GET /stats, can inject faults."""
 
     model_config = BASE_CONFIG
