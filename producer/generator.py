@@ -27,7 +27,7 @@ from pydantic_settings import BaseSettings
 
 from voicelens.producer.exceptions import ProfileError
 from voicelens.producer.journeys import JourneyPlan, plan_journeys
-from voicelens.producer.profile import DEFAULT_PROFILE, Profile, load_profile
+from voicelens.producer.profile import Profile, data_file, load_profile
 from voicelens.producer.rng import seed_key, uniforms, words
 from voicelens.producer.timeline import Timeline, calibrate_weights, period_cdfs
 from voicelens.producer.transcript import ConversationBuilder
@@ -115,7 +115,7 @@ class Dataset:
         try:
             self._words = ConversationBuilder(
                 self.profile,
-                (self.options.profile or DEFAULT_PROFILE).parent,
+                self.options.profile,
                 names=self._builder.names,
                 specs=self._builder.specs,
                 transcripts=transcripts,
@@ -238,13 +238,13 @@ def _conversation_choices(
 
 def _data_digest(path: Path | None, profile: Profile) -> str:
     """A digest of the data files the profile names, so edited dialogue means a new dataset."""
-    folder = (path or DEFAULT_PROFILE).parent
     spec = profile.conversation
     digest = hashlib.sha256()
     for name in (spec.scripts, spec.regions, *sorted(spec.dialogue.values())):
+        file = data_file(path, name)
         try:
-            digest.update((folder / name).read_bytes())
+            digest.update(file.read_bytes())
         except OSError as exc:
-            msg = f"cannot read {folder / name} (named by the profile's [conversation]): {exc}"
+            msg = f"cannot read {file} (named by the profile's [conversation]): {exc}"
             raise ProfileError(msg) from exc
     return digest.hexdigest()[:16]

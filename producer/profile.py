@@ -25,6 +25,7 @@ __all__ = [
     "ProviderSpec",
     "RoleSpec",
     "ScenarioSpec",
+    "data_file",
     "load_profile",
 ]
 
@@ -260,3 +261,14 @@ def load_profile(path: Path | None = None) -> Profile:
         field = ".".join(str(p) for p in first["loc"]) or "(top level)"
         msg = f"profile {source}: field {field}: {first['msg']}"
         raise ProfileError(msg) from exc
+
+
+def data_file(profile_path: Path | None, name: str) -> Path:
+    """A data file a profile names: beside the profile, else the packaged one of that name.
+
+    A custom profile can so change the scenario mix and keep the packaged dialogue and regions.
+    """
+    own = (profile_path or DEFAULT_PROFILE).parent / name
+    if profile_path is None or own.exists():
+        return own
+    return DEFAULT_PROFILE.parent / name
