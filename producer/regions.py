@@ -167,7 +167,9 @@ def load_regions(path: Path) -> Regions:
         spec = RegionsFile.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        msg = f"regions file {path}: field {where}: {first['msg']}"
+        where = ".".join(str(p) for p in first["loc"])
+        # A whole-file check names its field itself ("lines.caller.accept[3]: ...").
+        text = first["msg"].removeprefix("Value error, ")
+        msg = f"regions file {path}: field " + (f"{where}: {text}" if where else text)
         raise ProfileError(msg) from exc
     return Regions.build(spec)
