@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from voicelens.producer.dialogue import Language, Lines, ScriptsFile, load_language, load_scripts
 from voicelens.producer.journeys import JourneyPlan
@@ -130,6 +131,7 @@ class ConversationBuilder:
         transcripts: bool,
         languages: tuple[str, ...],
         key: int,
+        end_s: int,
     ) -> None:
         spec = profile.conversation
         self.transcripts = transcripts
@@ -166,15 +168,17 @@ class ConversationBuilder:
         self.spam = [n == "spam_filtered" for n in names]
         self.callback_scenarios = [k for k, n in enumerate(names) if n == "scheduled_callback"]
         self.key = key
+        self.end_s = end_s + 2 * _HOUR
 
-    def block(self, data: BlockInput, plan: JourneyPlan) -> list[dict[str, Any]]:
+    def block(
+        self, data: BlockInput, plan: JourneyPlan, metro: npt.NDArray[np.int64]
+    ) -> list[dict[str, Any]]:
         """The conversation fields of each record, in ``custom``'s key order."""
         idx = data.index
         root = plan.root[idx]
         previous = plan.previous[idx]
         follower = plan.follower[idx]
         cu = uniforms(self.key ^ _CUSTOMER_SALT, root, CUSTOMER_FIELDS)
-        metro = self.regions.draw(cu[:, 0])
         is_spanish = (
             cu[:, 1] < self.regions.spanish_share[metro]
             if self.spanish is not None
@@ -281,8 +285,9 @@ class ConversationBuilder:
         if kind == "dispatch":
             begin = (local // _HOUR + 1 + int(r[15] * 2)) * _HOUR
             return Commitment(kind, begin, begin + 2 * _HOUR, offset)
-        # A callback: the window holds the follow-up call when the journey has one.
-        target = follow_time if follow_time is not None else call.start + _DAY
+        # A callback: the window holds the follow-up call when the journey has one. Without one
+        # (no fitting call before the dataset ends) it opens after the dataset's end.
+        target = follow_time if follow_time is not None else max(call.start + _DAY, self.end_s)
         off = self.clock.offset(call.metro, target)
         begin = ((target + off) // _HOUR - int(r[15] * 2)) * _HOUR
         return Commitment(kind, begin, begin + 2 * _HOUR, off)

@@ -12,11 +12,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from voicelens.producer.profile import Profile
+from voicelens.producer.generator import dataset_seasons
+from voicelens.producer.profile import Profile, data_file
+from voicelens.producer.regions import load_regions
+from voicelens.producer.rng import seed_key
 from voicelens.report.distribution import (
     WEEKDAYS,
     Fit,
@@ -244,7 +248,8 @@ def _temporal(
         last = datetime.fromisoformat(window["end"].replace("Z", "+00:00"))
     else:
         first, last = window_of(starts)
-    shares = expected_time_shares(profile, first, last)
+    seasons = _seasons(manifest, profile, first, last)
+    shares = expected_time_shares(profile, first, last, seasons)
     local = [local_time(t, profile.utc_offset_hours) for t in starts]
     observed = {
         "hour": Counter(str(t.hour) for t in local),
@@ -252,7 +257,9 @@ def _temporal(
         "day": Counter(t.date().isoformat() for t in local),
     }
     expected = {"hour": shares.hour, "weekday": shares.weekday, "day": shares.day}
-    fits = {k: goodness_of_fit(observed[k], expected[k], ordered=True) for k in observed}
+    fits = {
+        k: goodness_of_fit(observed[k], expected[k], ordered=True, too_good=True) for k in observed
+    }
     n = len(local)
     offset = f"UTC{profile.utc_offset_hours:+d}"
     facts["local_time"] = offset
@@ -265,6 +272,19 @@ def _temporal(
     if failed:
         detail = f"does not follow the profile by {', '.join(failed)} ({offset}) — {detail}"
     return Check("temporal_distribution", not failed, detail)
+
+
+def _seasons(
+    manifest: dict[str, Any] | None, profile: Profile, first: datetime, last: datetime
+) -> Any:
+    """The dataset's day factors (seasons, seeded weather), rebuilt from its manifest's identity."""
+    dataset_id = _get(manifest, "dataset_id")
+    seed = _get(manifest, "parameters", "seed")
+    if not isinstance(dataset_id, str) or not isinstance(seed, int):
+        return None
+    named = _get(manifest, "parameters", "profile")
+    regions = load_regions(data_file(Path(named) if named else None, profile.conversation.regions))
+    return dataset_seasons(profile, regions, first, last, seed_key(dataset_id, seed)).hourly_factor
 
 
 def _ranges(records: list[_Facts], profile: Profile, facts: dict[str, Any]) -> Check:
