@@ -30,7 +30,7 @@ from voicelens.producer.journeys import JourneyPlan, plan_journeys
 from voicelens.producer.profile import PERIODS, Profile, data_file, load_profile
 from voicelens.producer.regions import Regions
 from voicelens.producer.rng import seed_key, uniforms, words
-from voicelens.producer.seasons import Seasons
+from voicelens.producer.seasons import Seasons, WeatherEvent
 from voicelens.producer.timeline import Timeline, affinity_matrix, calibrate_weights, period_cdfs
 from voicelens.producer.transcript import ConversationBuilder
 from voicelens.producer.vcp import PayloadBuilder
@@ -104,6 +104,8 @@ class Dataset:
     window_end: datetime
     dataset_id: str
     generator_version: str = GENERATOR_VERSION
+    transcripts: bool = field(init=False)
+    languages: tuple[str, ...] = field(init=False)
     _key: int = field(init=False, repr=False)
     _timeline: Timeline = field(init=False, repr=False)
     _scenario_cdfs: Any = field(init=False, repr=False)
@@ -115,6 +117,7 @@ class Dataset:
         self._key = seed_key(self.dataset_id, self.options.seed)
         self._builder = PayloadBuilder(self.profile, self.options.vcp_mode)
         transcripts, languages = _conversation_choices(self.options, self.profile)
+        self.transcripts, self.languages = transcripts, languages
         try:
             self._words = ConversationBuilder(
                 self.profile,
@@ -185,6 +188,11 @@ class Dataset:
         )
         dataset_id = "ds-" + hashlib.sha256(identity).hexdigest()[:16]
         return cls(options, profile, start, end, dataset_id)
+
+    @property
+    def weather_events(self) -> tuple[WeatherEvent, ...]:
+        """The dataset's seeded heat waves and cold snaps (day indices from the window start)."""
+        return self._seasons.events
 
     @property
     def count(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -68,7 +69,19 @@ class ManifestBuilder:
                 "provider": opts.provider,
                 "vcp_mode": opts.vcp_mode,
                 "profile": str(opts.profile) if opts.profile else None,
+                "transcripts": ds.transcripts,
+                "languages": list(ds.languages),
             },
+            "weather_events": [
+                {
+                    "kind": e.kind,
+                    "climate_zone": e.zone,
+                    "first_day": (ds.window_start + timedelta(days=e.first_day)).date().isoformat(),
+                    "days": e.days,
+                    "volume": e.volume,
+                }
+                for e in ds.weather_events
+            ],
             "window": {
                 "start": ds.window_start.isoformat().replace("+00:00", "Z"),
                 "end": ds.window_end.isoformat().replace("+00:00", "Z"),

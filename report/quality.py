@@ -21,6 +21,12 @@ from voicelens.producer.generator import dataset_seasons
 from voicelens.producer.profile import Profile, data_file
 from voicelens.producer.regions import load_regions
 from voicelens.producer.rng import seed_key
+from voicelens.report.conversation_checks import (
+    conversation_consistency,
+    journey_integrity,
+    language_by_region,
+    satisfaction_vs_outcome,
+)
 from voicelens.report.distribution import (
     WEEKDAYS,
     Fit,
@@ -36,15 +42,19 @@ __all__ = ["WEIGHTS", "Check", "QualityResult", "assess", "grade"]
 
 #: Points per check; they add up to 100.
 WEIGHTS: dict[str, int] = {
-    "count_accuracy": 15,
+    "count_accuracy": 12,
     "checksum": 5,
-    "vcp_validity": 20,
-    "scenario_mix_fit": 15,
+    "vcp_validity": 15,
+    "scenario_mix_fit": 12,
     "provider_balance": 10,
     "temporal_distribution": 10,
-    "ranges_per_scenario": 10,
-    "hvac_relevance": 5,
+    "ranges_per_scenario": 8,
+    "hvac_relevance": 3,
     "pii_free": 10,
+    "conversation_consistency": 5,
+    "language_by_region": 3,
+    "journey_integrity": 4,
+    "satisfaction_vs_outcome": 3,
 }
 _LISTED = 50  # records named per finding in the facts; the counts cover all of them
 
@@ -388,5 +398,29 @@ def assess(
         _ranges(records, profile, facts),
         _relevance(records, profile),
         _pii(conversations, records, facts),
+        *_conversation_checks(conversations, manifest, profile, facts),
     ]
     return QualityResult(checks, facts)
+
+
+def _conversation_checks(
+    conversations: Sequence[Any],
+    manifest: dict[str, Any] | None,
+    profile: Profile,
+    facts: dict[str, Any],
+) -> list[Check]:
+    named = _get(manifest, "parameters", "profile")
+    regions = load_regions(data_file(Path(named) if named else None, profile.conversation.regions))
+    shares = {state: spec.spanish_share for state, spec in regions.spec.states.items()}
+    languages = _get(manifest, "parameters", "languages") or list(profile.conversation.languages)
+    end = _get(manifest, "window", "end")
+    window_end = (
+        datetime.fromisoformat(end.replace("Z", "+00:00")) if isinstance(end, str) else None
+    )
+    results = {
+        "conversation_consistency": conversation_consistency(conversations, facts),
+        "language_by_region": language_by_region(conversations, shares, languages, facts),
+        "journey_integrity": journey_integrity(conversations, window_end, facts),
+        "satisfaction_vs_outcome": satisfaction_vs_outcome(conversations, facts),
+    }
+    return [Check(name, passed, detail) for name, (passed, detail) in results.items()]
