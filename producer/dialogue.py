@@ -207,8 +207,10 @@ def _validated(model: type[_M], data: dict[str, Any], path: Path) -> _M:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        msg = f"dialogue file {path}: field {where}: {first['msg']}"
+        where = ".".join(str(p) for p in first["loc"])
+        # A whole-file check names its field itself ("lines.caller.accept[3]: ...").
+        text = first["msg"].removeprefix("Value error, ")
+        msg = f"dialogue file {path}: field " + (f"{where}: {text}" if where else text)
         raise ProfileError(msg) from exc
 
 

@@ -27,14 +27,16 @@ from pydantic_settings import BaseSettings
 
 from voicelens.producer.exceptions import ProfileError
 from voicelens.producer.journeys import JourneyPlan, plan_journeys
-from voicelens.producer.profile import DEFAULT_PROFILE, Profile, load_profile
+from voicelens.producer.profile import PERIODS, Profile, data_file, load_profile
+from voicelens.producer.regions import Regions
 from voicelens.producer.rng import seed_key, uniforms, words
-from voicelens.producer.timeline import Timeline, calibrate_weights, period_cdfs
+from voicelens.producer.seasons import Seasons, WeatherEvent
+from voicelens.producer.timeline import Timeline, affinity_matrix, calibrate_weights, period_cdfs
 from voicelens.producer.transcript import ConversationBuilder
 from voicelens.producer.vcp import PayloadBuilder
 from voicelens.settings import BASE_CONFIG
 
-__all__ = ["GENERATOR_VERSION", "Dataset", "GeneratorOptions"]
+__all__ = ["GENERATOR_VERSION", "Dataset", "GeneratorOptions", "dataset_seasons"]
 
 GENERATOR_VERSION = "voicelens-generator/2.0"
 BLOCK = 2048
@@ -42,6 +44,9 @@ PROVIDERS = ("retell", "vapi", "bland")
 # Random fields per record, by position (documented once, used by the block builder).
 _FIELDS = 16
 _PLAN_SALT = 0x9A7
+_SEASON_SALT = 0x5EA5
+#: The uniform field that draws a record's metro.
+_METRO = 10
 #: Records whose times and scenarios are computed at once while planning journeys.
 _PLAN_CHUNK = 65_536
 _LANGUAGE_TAG = r"^[a-z]{2,3}-[A-Z]{2}(,[a-z]{2,3}-[A-Z]{2})*$"
@@ -99,31 +104,60 @@ class Dataset:
     window_end: datetime
     dataset_id: str
     generator_version: str = GENERATOR_VERSION
+    transcripts: bool = field(init=False)
+    languages: tuple[str, ...] = field(init=False)
     _key: int = field(init=False, repr=False)
     _timeline: Timeline = field(init=False, repr=False)
     _scenario_cdfs: Any = field(init=False, repr=False)
     _builder: PayloadBuilder = field(init=False, repr=False)
     _words: ConversationBuilder = field(init=False, repr=False)
+    _seasons: Seasons = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._key = seed_key(self.dataset_id, self.options.seed)
-        self._timeline = Timeline.build(self.profile, self.window_start, self.window_end)
-        weights = calibrate_weights(self.profile, self._timeline.period_share)
-        self._scenario_cdfs = period_cdfs(self.profile, weights)
         self._builder = PayloadBuilder(self.profile, self.options.vcp_mode)
         transcripts, languages = _conversation_choices(self.options, self.profile)
+        self.transcripts, self.languages = transcripts, languages
         try:
             self._words = ConversationBuilder(
                 self.profile,
-                (self.options.profile or DEFAULT_PROFILE).parent,
+                self.options.profile,
                 names=self._builder.names,
                 specs=self._builder.specs,
                 transcripts=transcripts,
                 languages=languages,
                 key=self._key,
+                end_s=int(self.window_end.timestamp()),
             )
         except ValueError as exc:
             raise ProfileError(str(exc)) from exc
+        self._seasons = dataset_seasons(
+            self.profile, self._words.regions, self.window_start, self.window_end, self._key
+        )
+        self._timeline = Timeline.build(
+            self.profile, self.window_start, self.window_end, self._seasons.hourly_factor
+        )
+        # Shaping columns: the four periods, then the same periods in metros a weather event
+        # strikes; their volume shares come from the timeline and the days' event shares.
+        volume = np.diff(np.concatenate(([0.0], self._timeline.cdf)))
+        hour_event = self._seasons.event_share[
+            self._seasons.day_of(self._timeline.start_s + np.arange(self._timeline.hours) * 3600)
+        ]
+        periods = len(self._timeline.period_share)
+        share = np.bincount(
+            self._timeline.period_of_hour, weights=volume * (1 - hour_event), minlength=periods
+        )
+        share = np.concatenate(
+            [
+                share,
+                np.bincount(
+                    self._timeline.period_of_hour, weights=volume * hour_event, minlength=periods
+                ),
+            ]
+        )
+        affinity = affinity_matrix(self.profile)
+        weights = calibrate_weights(self.profile, share.astype(np.float64), affinity)
+        self._scenario_cdfs = period_cdfs(self.profile, weights, affinity)
 
     @classmethod
     def from_options(cls, options: GeneratorOptions, *, now: datetime | None = None) -> Dataset:
@@ -156,6 +190,11 @@ class Dataset:
         return cls(options, profile, start, end, dataset_id)
 
     @property
+    def weather_events(self) -> tuple[WeatherEvent, ...]:
+        """The dataset's seeded heat waves and cold snaps (day indices from the window start)."""
+        return self._seasons.events
+
+    @property
     def count(self) -> int:
         """Number of conversations in the dataset."""
         return self.options.count
@@ -173,11 +212,17 @@ class Dataset:
         for block_start in range(start, stop, BLOCK):
             yield from self._block(block_start, min(block_start + BLOCK, stop))
 
-    def _when_and_what(self, idx: npt.NDArray[np.int64], u: npt.NDArray[np.float64]) -> Any:
-        """Start times, periods and scenario indices of ``idx`` (``u``: their first 2 fields)."""
-        seconds, period = self._timeline.locate((idx + u[:, 0]) / self.count)
-        scenario = (u[:, 1][:, None] > self._scenario_cdfs[period]).sum(axis=1)
-        return seconds, period, scenario
+    def _when_and_what(self, u: npt.NDArray[np.float64]) -> Any:
+        """Start times, periods, scenarios and metros (as drawn) of records with uniforms ``u``.
+
+        Each record's time is its own draw from the whole window's intensity. The metro is
+        drawn from the mix of that day; a journey's later calls use the first call's metro.
+        """
+        seconds, period = self._timeline.locate(u[:, 0])
+        metro = self._seasons.metro(seconds, u[:, _METRO])
+        column = period + len(PERIODS) * self._seasons.event[self._seasons.day_of(seconds), metro]
+        scenario = (u[:, 1][:, None] > self._scenario_cdfs[column]).sum(axis=1)
+        return seconds, period, scenario, metro
 
     @cached_property
     def journeys(self) -> JourneyPlan:
@@ -185,8 +230,8 @@ class Dataset:
         parts = []
         for first in range(0, self.count, _PLAN_CHUNK):
             idx = np.arange(first, min(first + _PLAN_CHUNK, self.count), dtype=np.int64)
-            parts.append(self._when_and_what(idx, uniforms(self._key, idx, 2)))
-        seconds, period, scenario = (np.concatenate(p) for p in zip(*parts, strict=True))
+            parts.append(self._when_and_what(uniforms(self._key, idx, _METRO + 1)))
+        seconds, period, scenario, _ = (np.concatenate(p) for p in zip(*parts, strict=True))
         everyone = np.arange(self.count, dtype=np.int64)
         return plan_journeys(
             times=seconds,
@@ -201,8 +246,13 @@ class Dataset:
         idx = np.arange(start, stop, dtype=np.int64)
         u = uniforms(self._key, idx, _FIELDS)
         ids = words(self._key ^ 0x5EED, idx, 2)
-        seconds, _, scenario = self._when_and_what(idx, u)
+        seconds, _, scenario, own_metro = self._when_and_what(u)
         plan = self.journeys
+        root = plan.root[idx]
+        later = root != idx
+        metro = own_metro.copy()
+        if later.any():
+            metro[later] = self._when_and_what(uniforms(self._key, root[later], _METRO + 1))[3]
         if self.options.provider == "all":
             shares = np.cumsum([self.profile.providers[p].share for p in PROVIDERS])
             provider = np.searchsorted(shares / shares[-1], u[:, 2], side="right").clip(0, 2)
@@ -215,7 +265,7 @@ class Dataset:
             provider=provider.tolist(),
             u=u,
             index=idx,
-            conversation=lambda block: self._words.block(block, plan),
+            conversation=lambda block: self._words.block(block, plan, metro),
         )
 
 
@@ -238,13 +288,27 @@ def _conversation_choices(
 
 def _data_digest(path: Path | None, profile: Profile) -> str:
     """A digest of the data files the profile names, so edited dialogue means a new dataset."""
-    folder = (path or DEFAULT_PROFILE).parent
     spec = profile.conversation
     digest = hashlib.sha256()
     for name in (spec.scripts, spec.regions, *sorted(spec.dialogue.values())):
+        file = data_file(path, name)
         try:
-            digest.update((folder / name).read_bytes())
+            digest.update(file.read_bytes())
         except OSError as exc:
-            msg = f"cannot read {folder / name} (named by the profile's [conversation]): {exc}"
+            msg = f"cannot read {file} (named by the profile's [conversation]): {exc}"
             raise ProfileError(msg) from exc
     return digest.hexdigest()[:16]
+
+
+def dataset_seasons(
+    profile: Profile, regions: Regions, start: datetime, end: datetime, key: int
+) -> Seasons:
+    """The dataset's seasons and seeded weather events (the report rebuilds them the same way)."""
+    return Seasons.build(
+        profile.seasons,
+        regions,
+        start=start,
+        end=end,
+        offset_hours=profile.utc_offset_hours,
+        key=key ^ _SEASON_SALT,
+    )

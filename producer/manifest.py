@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -43,7 +44,19 @@ def describe_dataset(ds: Dataset) -> dict[str, Any]:
             "provider": opts.provider,
             "vcp_mode": opts.vcp_mode,
             "profile": str(opts.profile) if opts.profile else None,
+            "transcripts": ds.transcripts,
+            "languages": list(ds.languages),
         },
+        "weather_events": [
+            {
+                "kind": e.kind,
+                "climate_zone": e.zone,
+                "first_day": (ds.window_start + timedelta(days=e.first_day)).date().isoformat(),
+                "days": e.days,
+                "volume": e.volume,
+            }
+            for e in ds.weather_events
+        ],
         "window": {"start": _iso(ds.window_start), "end": _iso(ds.window_end)},
         "target_mix": ds.profile.target_mix(),
         "files": None,  # the file names, when written as files (``voicelens generate``)

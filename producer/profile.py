@@ -25,6 +25,8 @@ __all__ = [
     "ProviderSpec",
     "RoleSpec",
     "ScenarioSpec",
+    "SeasonsSpec",
+    "data_file",
     "load_profile",
 ]
 
@@ -172,6 +174,28 @@ class JourneyRule(_Frozen):
         return self
 
 
+class SeasonsSpec(_Frozen):
+    """Seeded weather events per climate zone (seasonal volume itself is in regions.toml)."""
+
+    #: Expected heat waves per year in each zone's cooling months (and cold snaps in heating
+    #: months); the count in a window is Poisson.
+    heat_waves_per_year: NonNeg = 3.0
+    cold_snaps_per_year: NonNeg = 3.0
+    event_days: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (3, 7)
+    #: How much a zone's volume multiplies during an event.
+    event_volume: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (1.5, 2.5)
+    #: Scenarios whose share multiplies during an event (in the metros it strikes).
+    event_scenarios: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {"emergency_service": 2.5}
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        _ordered_pair(self.event_days, "event_days")
+        _ordered_pair(self.event_volume, "event_volume")
+        return self
+
+
 class Periods(_Frozen):
     """Local-hour ranges [start, end) of the weekday periods; ``night`` may wrap midnight."""
 
@@ -195,6 +219,7 @@ class Profile(_Frozen):
     )
     conversation: ConversationSpec = Field(default_factory=ConversationSpec)
     journeys: dict[str, JourneyRule] = Field(default_factory=dict)
+    seasons: SeasonsSpec = Field(default_factory=SeasonsSpec)
 
     @model_validator(mode="after")
     def _check_shares(self) -> Self:
@@ -260,3 +285,14 @@ def load_profile(path: Path | None = None) -> Profile:
         field = ".".join(str(p) for p in first["loc"]) or "(top level)"
         msg = f"profile {source}: field {field}: {first['msg']}"
         raise ProfileError(msg) from exc
+
+
+def data_file(profile_path: Path | None, name: str) -> Path:
+    """A data file a profile names: beside the profile, else the packaged one of that name.
+
+    A custom profile can so change the scenario mix and keep the packaged dialogue and regions.
+    """
+    own = (profile_path or DEFAULT_PROFILE).parent / name
+    if profile_path is None or own.exists():
+        return own
+    return DEFAULT_PROFILE.parent / name

@@ -92,6 +92,7 @@ class Regions:
     zone_names: tuple[str, ...]
     zone_of_metro: npt.NDArray[np.int64]
     spanish_share: npt.NDArray[np.float64]
+    metro_weight: npt.NDArray[np.float64]
     cdf: npt.NDArray[np.float64]
     cooling_share: npt.NDArray[np.float64]  # zone x month
     season_volume: npt.NDArray[np.float64]  # zone x month
@@ -125,6 +126,7 @@ class Regions:
             zones,
             zone_of,
             np.array(spanish),
+            np.array(weights),
             cdf,
             np.array([z[name].cooling_share for name in zones]),
             np.array([z[name].season_volume for name in zones]),
@@ -167,7 +169,9 @@ def load_regions(path: Path) -> Regions:
         spec = RegionsFile.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        msg = f"regions file {path}: field {where}: {first['msg']}"
+        where = ".".join(str(p) for p in first["loc"])
+        # A whole-file check names its field itself ("lines.caller.accept[3]: ...").
+        text = first["msg"].removeprefix("Value error, ")
+        msg = f"regions file {path}: field " + (f"{where}: {text}" if where else text)
         raise ProfileError(msg) from exc
     return Regions.build(spec)

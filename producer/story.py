@@ -3,9 +3,10 @@ promised, how the caller's mood moves, and the follow-ups: everything the transc
 ``custom`` fields are derived from, so they agree.
 
 Customer-level facts (metro, language, name, phone, the system's brand) are drawn from the
-journey's first call's index, so every call of a journey has the same customer. Call-level
-facts come from the call's own index. Both are counter-based (``rng.uniforms``), so a record
-never depends on the order in which records are generated.
+journey's first call's index (its metro from that call's day, see ``producer/seasons.py``), so
+every call of a journey has the same customer. Call-level facts come from the call's own index.
+Both are counter-based (``rng.uniforms``), so a record never depends on the order in which
+records are generated.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ __all__ = [
     "sentiment_start",
 ]
 
-#: Customer-level uniforms per journey root: metro, language, name, surname, phone, area code,
+#: Customer-level uniforms per journey root: (unused), language, name, surname, phone, area code,
 #: brand, age, square feet, town outside the area.
 CUSTOMER_FIELDS = 10
 _HOUR = 3600

@@ -1,15 +1,19 @@
 """When calls happen: the daily curve, weekends, and the scenario mix shaped by time of day.
 
-Call volume over the window is an hourly intensity (the profile's daily curve, scaled down at
-weekends). Conversation k of N takes the time at quantile (k + u) / N of that intensity —
-stratified sampling, so indices run in time order and the per-day counts follow the curve
-closely. Scenario choice depends on the period of that time (business hours, evening, night,
-weekend); because that shaping moves the overall mix, :func:`calibrate_weights` solves, once per
-dataset, for base weights whose overall mix equals the profile's target.
+Call volume over the window is an hourly intensity: the profile's daily curve, scaled down at
+weekends and by each day's season and weather (``producer/seasons.py``). Each conversation
+draws its time independently from that normalised intensity (inverse CDF of its own uniform),
+so arrivals are a random process: daily counts vary as real ones do rather than matching their
+expectation (a quota would), and any index is generated alone. Scenario choice depends on the
+period of that time (business hours, evening, night, weekend) and on whether a weather event
+strikes the caller's metro; because that shaping moves the overall mix,
+:func:`calibrate_weights` solves, once per dataset, for base weights whose overall mix equals
+the profile's target.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +22,7 @@ import numpy.typing as npt
 
 from voicelens.producer.profile import PERIODS, Profile
 
-__all__ = ["Timeline", "calibrate_weights", "period_cdfs"]
+__all__ = ["Timeline", "affinity_matrix", "calibrate_weights", "period_cdfs"]
 
 HOUR = 3600
 
@@ -34,8 +38,14 @@ class Timeline:
     period_share: npt.NDArray[np.float64]  # share of all volume falling in each period
 
     @classmethod
-    def build(cls, profile: Profile, start: datetime, end: datetime) -> Timeline:
-        """Intensity of every hour in [start, end)."""
+    def build(
+        cls,
+        profile: Profile,
+        start: datetime,
+        end: datetime,
+        day_factor: Callable[[int, int], npt.NDArray[np.float64]] | None = None,
+    ) -> Timeline:
+        """Intensity of every hour in [start, end); ``day_factor(start_s, hours)`` scales it."""
         start_s = int(start.timestamp()) // HOUR * HOUR
         end_s = int(end.timestamp())
         hours = max(1, -(-(end_s - start_s) // HOUR))
@@ -47,6 +57,8 @@ class Timeline:
         weekend = weekday >= 5
         volume = np.asarray(profile.hourly_volume, dtype=np.float64)[local_hour]
         volume = np.where(weekend, volume * profile.weekend_volume, volume)
+        if day_factor is not None:
+            volume = volume * day_factor(start_s, hours)
         periods = np.array(
             [
                 PERIODS.index(profile.period_of(int(h), bool(w)))
@@ -68,17 +80,32 @@ class Timeline:
         return seconds.astype(np.int64), self.period_of_hour[hour]
 
 
+def affinity_matrix(profile: Profile) -> npt.NDArray[np.float64]:
+    """Scenario x shaping column: the periods, then the periods while a weather event strikes."""
+    scenarios = profile.enabled_scenarios
+    base = np.array(
+        [[s.affinity[p] for p in PERIODS] for s in scenarios.values()], dtype=np.float64
+    )
+    boost = np.array([profile.seasons.event_scenarios.get(n, 1.0) for n in scenarios])
+    return np.concatenate([base, base * boost[:, None]], axis=1)
+
+
 def calibrate_weights(
-    profile: Profile, period_share: npt.NDArray[np.float64]
+    profile: Profile,
+    period_share: npt.NDArray[np.float64],
+    affinity: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]:
     """Base weights (per enabled scenario) whose overall mix, after shaping, hits the target.
 
-    Fixed-point iteration: scale each weight by target / achieved until they agree to 1e-12.
+    ``period_share`` is the share of volume in each column of ``affinity`` (default: the four
+    periods). Fixed-point iteration: scale each weight by target / achieved until they agree
+    to 1e-12.
     """
     scenarios = list(profile.enabled_scenarios.values())
     target = np.array([s.target_share for s in scenarios], dtype=np.float64)
     target /= target.sum()
-    affinity = np.array([[s.affinity[p] for p in PERIODS] for s in scenarios], dtype=np.float64)
+    if affinity is None:
+        affinity = affinity_matrix(profile)[:, : len(PERIODS)]
     weights = target.copy()
     for _ in range(10_000):
         shaped = weights[:, None] * affinity  # scenario x period
@@ -91,10 +118,14 @@ def calibrate_weights(
     return weights
 
 
-def period_cdfs(profile: Profile, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Cumulative scenario probabilities per period: shape (periods, scenarios)."""
-    scenarios = list(profile.enabled_scenarios.values())
-    affinity = np.array([[s.affinity[p] for p in PERIODS] for s in scenarios], dtype=np.float64)
+def period_cdfs(
+    profile: Profile,
+    weights: npt.NDArray[np.float64],
+    affinity: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]:
+    """Cumulative scenario probabilities per shaping column: shape (columns, scenarios)."""
+    if affinity is None:
+        affinity = affinity_matrix(profile)[:, : len(PERIODS)]
     shaped = (weights[:, None] * affinity).T  # period x scenario
     probs = shaped / shaped.sum(axis=1, keepdims=True)
     cdf = np.cumsum(probs, axis=1)

@@ -18,15 +18,17 @@ How the transcript agrees with the metadata:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from voicelens.producer.dialogue import Language, Lines, load_language, load_scripts
+from voicelens.producer.dialogue import Language, Lines, ScriptsFile, load_language, load_scripts
 from voicelens.producer.journeys import JourneyPlan
-from voicelens.producer.profile import Profile, ScenarioSpec
+from voicelens.producer.profile import Profile, ScenarioSpec, data_file
 from voicelens.producer.regions import Regions, load_regions
 from voicelens.producer.rng import uniforms, words
 from voicelens.producer.story import (
@@ -62,6 +64,16 @@ _COMMITMENT = {
 }
 #: The longest a look-up, dispatch or hold lasts, in seconds.
 _MAX_WORK = 30.0
+
+
+@functools.cache
+def _load(
+    scripts: Path, regions: Path, dialogue: tuple[tuple[str, Path], ...]
+) -> tuple[ScriptsFile, dict[str, Language], Regions]:
+    """The data files, read and expanded once per process (datasets of one profile share them)."""
+    loaded = load_scripts(scripts)
+    languages = {tag: load_language(path, loaded) for tag, path in dialogue}
+    return loaded, languages, load_regions(regions)
 
 
 @dataclass(slots=True)
@@ -112,20 +124,22 @@ class ConversationBuilder:
     def __init__(
         self,
         profile: Profile,
-        folder: Path,
+        profile_path: Path | None,
         *,
         names: list[str],
         specs: list[ScenarioSpec],
         transcripts: bool,
         languages: tuple[str, ...],
         key: int,
+        end_s: int,
     ) -> None:
         spec = profile.conversation
         self.transcripts = transcripts
-        self.scripts = load_scripts(folder / spec.scripts)
-        self.languages = {
-            tag: load_language(folder / path, self.scripts) for tag, path in spec.dialogue.items()
-        }
+        self.scripts, self.languages, self.regions = _load(
+            data_file(profile_path, spec.scripts),
+            data_file(profile_path, spec.regions),
+            tuple((tag, data_file(profile_path, path)) for tag, path in spec.dialogue.items()),
+        )
         for tag, lang in self.languages.items():
             if lang.tag != tag:
                 msg = f"conversation.dialogue.{tag}: the file says language = {lang.tag!r}"
@@ -133,7 +147,6 @@ class ConversationBuilder:
         self.primary = self.languages[languages[0]]
         self.spanish = self.languages.get("es-US") if "es-US" in languages else None
         self.english = self.languages.get("en-US")
-        self.regions: Regions = load_regions(folder / spec.regions)
         self.clock = Clock(self.regions)
         self.noise_rate = spec.asr_noise_rate
         self.switch_rate = spec.code_switch_rate if self.english is not None else 0.0
@@ -155,22 +168,24 @@ class ConversationBuilder:
         self.spam = [n == "spam_filtered" for n in names]
         self.callback_scenarios = [k for k, n in enumerate(names) if n == "scheduled_callback"]
         self.key = key
+        self.end_s = end_s + 2 * _HOUR
 
-    def block(self, data: BlockInput, plan: JourneyPlan) -> list[dict[str, Any]]:
+    def block(
+        self, data: BlockInput, plan: JourneyPlan, metro: npt.NDArray[np.int64]
+    ) -> list[dict[str, Any]]:
         """The conversation fields of each record, in ``custom``'s key order."""
         idx = data.index
         root = plan.root[idx]
         previous = plan.previous[idx]
         follower = plan.follower[idx]
         cu = uniforms(self.key ^ _CUSTOMER_SALT, root, CUSTOMER_FIELDS)
-        metro = self.regions.draw(cu[:, 0])
         is_spanish = (
             cu[:, 1] < self.regions.spanish_share[metro]
             if self.spanish is not None
             else np.zeros(len(idx), dtype=bool)
         )
         r = uniforms(self.key ^ _STORY_SALT, idx, _FIELDS)
-        ids = words(self.key ^ _ID_SALT, root, 2)
+        ids = words(self.key ^ _ID_SALT, root, 4)
         has_prev = previous >= 0
         prev_at = np.where(has_prev, previous, 0)
         prev_ids = words(self.key ^ 0x5EED, prev_at, 2)
@@ -186,7 +201,7 @@ class ConversationBuilder:
         prev_t = prev_time.tolist()
         fol_l = follower.tolist()
         fol_t = fol_time.tolist()
-        cust_a, cust_b = ids[:, 0].tolist(), ids[:, 1].tolist()
+        id_words = ids.tolist()
         pa, pb = prev_ids[:, 0].tolist(), prev_ids[:, 1].tolist()
         prev_cb = prev_callback.tolist()
         out = []
@@ -195,8 +210,9 @@ class ConversationBuilder:
             follow = fol_t[i] if fol_l[i] >= 0 else None
             call = self._call(data, i, s, rows[i], cus[i], metros[i], es[i], prev, follow)
             journey = {
-                "customer_id": f"cust-{cust_a[i]:016x}",
-                "journey_id": f"jrn-{cust_b[i]:016x}",
+                # UUID-shaped: hex digit runs of another shape can look like phone numbers.
+                "customer_id": "cust-" + uuid_of(id_words[i][0], id_words[i][1]),
+                "journey_id": "jrn-" + uuid_of(id_words[i][2], id_words[i][3]),
                 "sequence": seq[i],
                 "previous_call_id": None if prev is None else uuid_of(prev[0], prev[1]),
             }
@@ -206,17 +222,16 @@ class ConversationBuilder:
             fields["language"] = call.lang.tag
             fields["region"] = dict(self.regions.as_dict[call.metro])
             fields["journey"] = journey
-            fields["satisfaction"] = (
-                None
-                if self.spam[s]
-                else {
+            # Absent, not null, where there is nothing: a robocaller has no satisfaction, and a
+            # call that promised nothing has no commitment (the codec's convention for custom).
+            if not self.spam[s]:
+                fields["satisfaction"] = {
                     "csat": csat_of(call.end_sentiment),
                     "sentiment_start": call.begin_sentiment,
                     "sentiment_end": call.end_sentiment,
                 }
-            )
-            commitment = call.commitment
-            fields["commitment"] = None if commitment is None else commitment.as_dict(self.clock)
+            if call.commitment is not None:
+                fields["commitment"] = call.commitment.as_dict(self.clock)
             out.append(fields)
         return out
 
@@ -270,8 +285,9 @@ class ConversationBuilder:
         if kind == "dispatch":
             begin = (local // _HOUR + 1 + int(r[15] * 2)) * _HOUR
             return Commitment(kind, begin, begin + 2 * _HOUR, offset)
-        # A callback: the window holds the follow-up call when the journey has one.
-        target = follow_time if follow_time is not None else call.start + _DAY
+        # A callback: the window holds the follow-up call when the journey has one. Without one
+        # (no fitting call before the dataset ends) it opens after the dataset's end.
+        target = follow_time if follow_time is not None else max(call.start + _DAY, self.end_s)
         off = self.clock.offset(call.metro, target)
         begin = ((target + off) // _HOUR - int(r[15] * 2)) * _HOUR
         return Commitment(kind, begin, begin + 2 * _HOUR, off)

@@ -3,16 +3,19 @@
 Scenario mix, provider balance and the temporal shape (local hour of day, weekday, calendar day)
 are each a chi-square test of observed counts against expected shares, never a judgement by eye.
 Expected shares of time come from the generator's own intensity model
-(:class:`producer.timeline.Timeline`) over the dataset's window, in the profile's local time.
+(:class:`producer.timeline.Timeline`) over the dataset's window, in the profile's local time,
+with the dataset's seasons and seeded weather when the manifest identifies it. Arrival counts
+are random draws from that intensity, so their fit fails when it is too good as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
 from voicelens.producer.profile import Profile
 from voicelens.producer.timeline import HOUR, Timeline
@@ -68,13 +71,18 @@ def _pool(observed: list[int], expected: list[float]) -> tuple[list[int], list[f
 
 
 def goodness_of_fit(
-    observed: Mapping[str, int], expected_share: Mapping[str, float], *, ordered: bool = False
+    observed: Mapping[str, int],
+    expected_share: Mapping[str, float],
+    *,
+    ordered: bool = False,
+    too_good: bool = False,
 ) -> Fit:
     """Chi-square test of ``observed`` counts against ``expected_share`` (any scale).
 
     A category observed but expected never (share 0 or absent) fails outright. ``ordered`` keeps
     the categories in the order of ``expected_share`` for pooling (hours, days); otherwise they
-    are pooled from the rarest up.
+    are pooled from the rarest up. ``too_good`` also fails a fit closer than chance allows
+    (p > 1 - ALPHA): counts that are random draws spread that much; a quota does not.
     """
     n = sum(observed.values())
     unexpected = sorted(k for k, v in observed.items() if v > 0 and expected_share.get(k, 0) <= 0)
@@ -100,11 +108,10 @@ def goodness_of_fit(
 
     result = scipy_stats.chisquare(obs, exp)
     p = float(result.pvalue)
-    return Fit(
-        p >= ALPHA,
-        p,
-        f"chi2={float(result.statistic):.2f}, df={len(obs) - 1}, p={p:.4f}, n={n}",
-    )
+    detail = f"chi2={float(result.statistic):.2f}, df={len(obs) - 1}, p={p:.4f}, n={n}"
+    if too_good and p > 1 - ALPHA:
+        return Fit(False, p, f"{detail}: too good a fit (under-dispersed, as a quota would be)")
+    return Fit(p >= ALPHA, p, detail)
 
 
 @dataclass(frozen=True)
@@ -125,9 +132,17 @@ def local_time(moment: datetime, offset_hours: int) -> datetime:
     return moment.astimezone(UTC) + timedelta(hours=offset_hours)
 
 
-def expected_time_shares(profile: Profile, start: datetime, end: datetime) -> TimeShares:
-    """Shares of the generator's call intensity over [start, end), bucketed in local time."""
-    timeline = Timeline.build(profile, start, end)
+def expected_time_shares(
+    profile: Profile,
+    start: datetime,
+    end: datetime,
+    day_factor: Callable[[int, int], npt.NDArray[np.float64]] | None = None,
+) -> TimeShares:
+    """Shares of the generator's call intensity over [start, end), bucketed in local time.
+
+    ``day_factor`` is the dataset's seasons and weather (``Seasons.hourly_factor``), when known.
+    """
+    timeline = Timeline.build(profile, start, end, day_factor)
     volume = np.diff(np.concatenate(([0.0], timeline.cdf)))
     hour: dict[str, float] = {str(h): 0.0 for h in range(24)}
     weekday: dict[str, float] = dict.fromkeys(WEEKDAYS, 0.0)

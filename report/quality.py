@@ -12,9 +12,19 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from voicelens.producer.profile import Profile
+from voicelens.producer.generator import dataset_seasons
+from voicelens.producer.profile import Profile, data_file
+from voicelens.producer.regions import load_regions
+from voicelens.producer.rng import seed_key
+from voicelens.report.conversation_checks import (
+    conversation_consistency,
+    journey_integrity,
+    language_by_region,
+    satisfaction_vs_outcome,
+)
 from voicelens.report.distribution import (
     WEEKDAYS,
     Fit,
@@ -31,15 +41,19 @@ __all__ = ["WEIGHTS", "Check", "QualityResult", "assess", "grade"]
 
 #: Points per check; they add up to 100.
 WEIGHTS: dict[str, int] = {
-    "count_accuracy": 15,
+    "count_accuracy": 12,
     "checksum": 5,
-    "vcp_validity": 20,
-    "scenario_mix_fit": 15,
+    "vcp_validity": 15,
+    "scenario_mix_fit": 12,
     "provider_balance": 10,
     "temporal_distribution": 10,
-    "ranges_per_scenario": 10,
-    "hvac_relevance": 5,
+    "ranges_per_scenario": 8,
+    "hvac_relevance": 3,
     "pii_free": 10,
+    "conversation_consistency": 5,
+    "language_by_region": 3,
+    "journey_integrity": 4,
+    "satisfaction_vs_outcome": 3,
 }
 _LISTED = 50  # records named per finding in the facts; the counts cover all of them
 
@@ -243,7 +257,8 @@ def _temporal(
         last = datetime.fromisoformat(window["end"].replace("Z", "+00:00"))
     else:
         first, last = window_of(starts)
-    shares = expected_time_shares(profile, first, last)
+    seasons = _seasons(manifest, profile, first, last)
+    shares = expected_time_shares(profile, first, last, seasons)
     local = [local_time(t, profile.utc_offset_hours) for t in starts]
     observed = {
         "hour": Counter(str(t.hour) for t in local),
@@ -251,7 +266,9 @@ def _temporal(
         "day": Counter(t.date().isoformat() for t in local),
     }
     expected = {"hour": shares.hour, "weekday": shares.weekday, "day": shares.day}
-    fits = {k: goodness_of_fit(observed[k], expected[k], ordered=True) for k in observed}
+    fits = {
+        k: goodness_of_fit(observed[k], expected[k], ordered=True, too_good=True) for k in observed
+    }
     n = len(local)
     offset = f"UTC{profile.utc_offset_hours:+d}"
     facts["local_time"] = offset
@@ -264,6 +281,19 @@ def _temporal(
     if failed:
         detail = f"does not follow the profile by {', '.join(failed)} ({offset}) — {detail}"
     return Check("temporal_distribution", not failed, detail)
+
+
+def _seasons(
+    manifest: dict[str, Any] | None, profile: Profile, first: datetime, last: datetime
+) -> Any:
+    """The dataset's day factors (seasons, seeded weather), rebuilt from its manifest's identity."""
+    dataset_id = _get(manifest, "dataset_id")
+    seed = _get(manifest, "parameters", "seed")
+    if not isinstance(dataset_id, str) or not isinstance(seed, int):
+        return None
+    named = _get(manifest, "parameters", "profile")
+    regions = load_regions(data_file(Path(named) if named else None, profile.conversation.regions))
+    return dataset_seasons(profile, regions, first, last, seed_key(dataset_id, seed)).hourly_factor
 
 
 def _ranges(records: list[_Facts], profile: Profile, facts: dict[str, Any]) -> Check:
@@ -367,5 +397,29 @@ def assess(
         _ranges(records, profile, facts),
         _relevance(records, profile),
         _pii(conversations, records, facts),
+        *_conversation_checks(conversations, manifest, profile, facts),
     ]
     return QualityResult(checks, facts)
+
+
+def _conversation_checks(
+    conversations: Sequence[Any],
+    manifest: dict[str, Any] | None,
+    profile: Profile,
+    facts: dict[str, Any],
+) -> list[Check]:
+    named = _get(manifest, "parameters", "profile")
+    regions = load_regions(data_file(Path(named) if named else None, profile.conversation.regions))
+    shares = {state: spec.spanish_share for state, spec in regions.spec.states.items()}
+    languages = _get(manifest, "parameters", "languages") or list(profile.conversation.languages)
+    end = _get(manifest, "window", "end")
+    window_end = (
+        datetime.fromisoformat(end.replace("Z", "+00:00")) if isinstance(end, str) else None
+    )
+    results = {
+        "conversation_consistency": conversation_consistency(conversations, facts),
+        "language_by_region": language_by_region(conversations, shares, languages, facts),
+        "journey_integrity": journey_integrity(conversations, window_end, facts),
+        "satisfaction_vs_outcome": satisfaction_vs_outcome(conversations, facts),
+    }
+    return [Check(name, passed, detail) for name, (passed, detail) in results.items()]

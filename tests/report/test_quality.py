@@ -52,11 +52,37 @@ def _all_at_three_am(data: Data) -> None:
     for conv in data[0]:
         start = datetime.fromisoformat(conv["vcp_payload"]["call"]["start_time"][:10])
         _retime(conv, start.replace(hour=9, minute=int(conv["call_id"][:2], 16) % 60, tzinfo=UTC))
+        # Moved calls no longer keep their promises or journey order: drop those, so only the
+        # time check is under test.
+        custom = conv["vcp_payload"]["custom"]
+        custom.pop("commitment", None)
+        custom["journey"].update(sequence=1, previous_call_id=None)
 
 
 def _payload(data: Data, i: int = 7) -> dict[str, Any]:
     payload: dict[str, Any] = data[0][i]["vcp_payload"]
     return payload
+
+
+def _late_turn(data: Data) -> None:
+    payload = _payload(data)
+    payload["custom"]["transcript"][-1]["end_sec"] = payload["call"]["duration_sec"] + 30.0
+
+
+def _all_spanish(data: Data) -> None:
+    for conv in data[0]:
+        conv["vcp_payload"]["custom"]["language"] = "es-US"
+
+
+def _dangling_link(data: Data) -> None:
+    journey = _payload(data)["custom"]["journey"]
+    journey.update(previous_call_id="00000000-0000-4000-8000-000000000000", sequence=2)
+
+
+def _csat_off(data: Data) -> None:
+    rated = next(c for c in data[0] if "satisfaction" in c["vcp_payload"]["custom"])
+    sat = rated["vcp_payload"]["custom"]["satisfaction"]
+    sat["csat"] = sat["csat"] % 5 + 1
 
 
 CASES: dict[str, tuple[Callable[[Data], None], bool]] = {
@@ -86,6 +112,10 @@ CASES: dict[str, tuple[Callable[[Data], None], bool]] = {
         lambda d: _payload(d)["custom"].update(note="call me back on (312) 867-5309"),
         True,
     ),
+    "conversation_consistency": (_late_turn, True),
+    "language_by_region": (_all_spanish, True),
+    "journey_integrity": (_dangling_link, True),
+    "satisfaction_vs_outcome": (_csat_off, True),
 }
 
 

@@ -54,8 +54,8 @@ def test_generated_conversations_round_trip_exactly(seed: int, mode: str) -> Non
 
 def test_custom_extras_survive() -> None:
     doc = orjson.loads(next(EXAMPLES.glob("*.json")).read_bytes())
-    doc["vcp_payload"]["custom"]["language"] = "es"
-    doc["vcp_payload"]["custom"]["journey"] = {"step": 2, "ids": [1, 2]}
+    doc["vcp_payload"]["custom"]["crm_ref"] = "es"
+    doc["vcp_payload"]["custom"]["campaign"] = {"step": 2, "ids": [1, 2]}
     assert codec.decode(codec.encode(ENV, doc))[1] == doc
 
 

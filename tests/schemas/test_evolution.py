@@ -73,3 +73,28 @@ def test_the_codec_accepts_every_historical_writer_fingerprint() -> None:
         data = MARKER + fingerprint_bytes(raw) + buf.getvalue()
         envelope, _ = codec.decode(data)
         assert isinstance(envelope, ConversationEnvelope)
+
+
+def test_a_reader_on_v001_decodes_records_written_with_transcripts() -> None:
+    """Consumers still on v001 keep working: the typed conversation fields are skipped."""
+    from voicelens.producer.generator import Dataset, GeneratorOptions
+
+    history = SCHEMA_DIR / "history" / "conversation"
+    v001 = parse_schema(json.loads((history / "v001.avsc").read_text()))
+    v002 = json.loads((history / "v002.avsc").read_text())
+    codec = ConversationCodec()
+    ds = Dataset.from_options(GeneratorOptions(count=40, end_time="2026-11-01T00:00:00Z"))
+    for index, conv in enumerate(ds.conversations()):
+        data = codec.encode(ConversationEnvelope("e", ds.dataset_id, index, 0, "g"), conv)
+        assert data[2:10] == fingerprint_bytes(v002)  # written with the newest version
+        old = schemaless_reader(io.BytesIO(data[10:]), parse_schema(v002), v001)
+        assert isinstance(old, dict)
+        custom = old["conversation"]["vcp_payload"]["custom"]
+        assert custom["outcome_hint"] == conv["vcp_payload"]["custom"]["outcome_hint"]
+        assert "transcript" not in custom
+        assert old["conversation"]["call_id"] == conv["call_id"]
+        # The current reader sees the typed fields: a turn's text without parsing JSON.
+        _, back = codec.decode(data)
+        turns = back["vcp_payload"]["custom"]["transcript"]
+        assert turns == conv["vcp_payload"]["custom"]["transcript"]
+        assert isinstance(turns[0]["text"], str)
