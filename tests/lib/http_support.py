@@ -55,6 +55,8 @@ class Script:
     tail: bytes = b""
     tail_chunks: int = 0
     route: Callable[[bytes], bytes | None] | None = None
+    #: After each answer, end the writing side only (a FIN) and wait for the client to close.
+    half_close: bool = False
 
     @property
     def url(self) -> str:
@@ -89,6 +91,10 @@ class Script:
                 for _ in range(self.tail_chunks):
                     writer.write(self.tail)
                     await writer.drain()
+                if self.half_close:
+                    writer.write_eof()
+                    await reader.read()
+                    break
                 if self.close_after:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
