@@ -108,6 +108,29 @@ async def test_an_idle_connection_closed_by_the_server_is_not_reused(
     assert script.connections == 2
 
 
+async def test_a_connection_half_closed_by_the_server_is_not_reused(
+    client: Client, serve: Serve
+) -> None:
+    script = await serve(lambda _n: OK)
+    script.half_close = True  # a FIN after the answer; the socket stays open until we close it
+    transport = client.open(script.url + "/hook")
+    assert (await transport.post([], b"{}")).status == 200
+    await asyncio.sleep(0.05)  # the FIN reaches the client while the connection is idle
+    assert (await transport.post([], b"{}")).status == 200
+    assert script.connections == 2
+
+
+async def test_a_connection_closed_before_any_answer_is_a_retriable_connection_error(
+    client: Client, serve: Serve
+) -> None:
+    script = await serve(lambda _n: b"", close_after=True)  # reads the request, then closes
+    transport = client.open(script.url + "/hook")
+    with pytest.raises(RetriableDeliveryError, match=r"^connection error: ") as caught:
+        await transport.post([], b"{}")
+    assert not isinstance(caught.value, DeliveryTimeoutError)
+    assert len(script.requests) == 1
+
+
 async def test_chunked_and_unframed_answers_are_read(client: Client, serve: Serve) -> None:
     chunked = (
         b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -39,7 +39,8 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
 class Script:
     """A local HTTP/1.1 server answering each request with the next scripted answer.
 
-    ``answers(n)`` gives the raw answer to request number ``n`` (1-based), or None to hang.
+    ``answers(n)`` gives the raw answer to request number ``n`` (1-based), or None to hang;
+    ``route``, when set, answers by the request's head instead.
     Each answer is followed by ``tail_chunks`` copies of ``tail`` (a huge body, written
     without holding it whole).
     """
@@ -53,6 +54,9 @@ class Script:
     server: asyncio.Server | None = None
     tail: bytes = b""
     tail_chunks: int = 0
+    route: Callable[[bytes], bytes | None] | None = None
+    #: After each answer, end the writing side only (a FIN) and wait for the client to close.
+    half_close: bool = False
 
     @property
     def url(self) -> str:
@@ -75,7 +79,10 @@ class Script:
             while True:
                 head, body = await read_request(reader)
                 self.requests.append(head + body)
-                answer = self.answers(len(self.requests))
+                if self.route is not None:
+                    answer = self.route(head)
+                else:
+                    answer = self.answers(len(self.requests))
                 if answer is None:
                     await asyncio.sleep(3600)
                     return
@@ -84,6 +91,10 @@ class Script:
                 for _ in range(self.tail_chunks):
                     writer.write(self.tail)
                     await writer.drain()
+                if self.half_close:
+                    writer.write_eof()
+                    await reader.read()
+                    break
                 if self.close_after:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
