@@ -111,8 +111,8 @@ class ProduceCommand(LogSettings, MetricsSettings, GeneratorOptions, KafkaSettin
             raise EmptyDirectoryError(msg)
         if source.skipped and not self.skip_invalid:
             msg = (
-                f"{len(source.skipped)} files of {directory} are not valid conversations (listed "
-                f"above); nothing was published. Fix them, or pass "
+                f"{len(source.skipped)} of the files in {directory} are not valid conversations "
+                f"(listed above); nothing was published. Fix them, or pass "
                 f"{setting_label('skip_invalid')} to publish the {source.count} valid ones"
             )
             raise InvalidFilesError(msg)

@@ -335,7 +335,8 @@ def test_progress_lines_report_delivered_in_flight_rate_and_lag(
     lines = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
     progress = [x for x in lines if x["logger"] == "voicelens.deliver.progress"]
     assert len(progress) >= 4  # about 4 s of traffic at 30 req/s
-    assert all({"delivered", "dead_lettered", "in_flight", "lag"} <= x.keys() for x in progress)
+    keys = {"delivered", "dead_lettered", "requests_in_flight", "records_waiting", "lag", "eta_s"}
+    assert all(keys <= x.keys() for x in progress)
     assert max(x["lag"] for x in progress) > 0  # the backlog was visible while it lasted
     delivered = [x["delivered"] for x in progress]
     assert delivered == sorted(delivered)
