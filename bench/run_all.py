@@ -1,4 +1,4 @@
-"""Run every benchmark (``make bench``): generator, producer, delivery, rate limit.
+"""Run every benchmark (``make bench``): generator, producer, delivery, rate limit, words.
 
 ``--quick`` runs small sizes as a smoke test (results go to a temp dir, not bench/results/);
 the default sizes are the ones bench/README.md reports (about 12 minutes on 2 cores).
@@ -20,6 +20,7 @@ import bench_delivery
 import bench_generator
 import bench_producer
 import bench_rate_limit
+import bench_words
 from benchlib import console, machine_state
 
 __all__ = ["main"]
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "producer": bench_producer.run,
     "delivery": bench_delivery.run,
     "rate_limit": bench_rate_limit.run,
+    "words": bench_words.run,
 }
 
 

@@ -290,6 +290,8 @@ class ConversationBuilder:
         target = follow_time if follow_time is not None else max(call.start + _DAY, self.end_s)
         off = self.clock.offset(call.metro, target)
         begin = ((target + off) // _HOUR - int(r[15] * 2)) * _HOUR
+        # Not before the call; the follow-up (the profile waits at least an hour) stays inside.
+        begin = max(begin, -(-(call.start + off) // _HOUR) * _HOUR)
         return Commitment(kind, begin, begin + 2 * _HOUR, off)
 
     def _slots(self, lang: Language, call: _Call) -> dict[str, str]:
