@@ -1,4 +1,5 @@
-"""Run every benchmark (``make bench``): generator, producer, delivery, rate limit, transport.
+"""Run every benchmark (``make bench``): generator, producer, delivery, rate limit, transport,
+words.
 
 ``--quick`` runs small sizes as a smoke test (results go to a temp dir, not bench/results/);
 the default sizes are the ones bench/README.md reports (about 12 minutes on 2 cores).
@@ -21,6 +22,7 @@ import bench_generator
 import bench_producer
 import bench_rate_limit
 import bench_transport
+import bench_words
 from benchlib import console, machine_state
 
 __all__ = ["main"]
@@ -31,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "delivery": bench_delivery.run,
     "rate_limit": bench_rate_limit.run,
     "transport": bench_transport.run,
+    "words": bench_words.run,
 }
 
 

@@ -110,6 +110,7 @@ class _Render:
     english_slots: dict[str, str] | None = None
     first_caller: bool = True
     switch_next: bool = False
+    returned: bool = False
     tags: list[str | None] = field(default_factory=list)
 
 
@@ -290,6 +291,8 @@ class ConversationBuilder:
         target = follow_time if follow_time is not None else max(call.start + _DAY, self.end_s)
         off = self.clock.offset(call.metro, target)
         begin = ((target + off) // _HOUR - int(r[15] * 2)) * _HOUR
+        # Not before the call; the follow-up (the profile waits at least an hour) stays inside.
+        begin = max(begin, -(-(call.start + off) // _HOUR) * _HOUR)
         return Commitment(kind, begin, begin + 2 * _HOUR, off)
 
     def _slots(self, lang: Language, call: _Call) -> dict[str, str]:
@@ -347,7 +350,6 @@ class ConversationBuilder:
             slots["prev_when"] = earlier_phrase(lang, local // _DAY - prev_local // _DAY)
             if prev[3]:  # the company calls back, as the previous call promised
                 beats[0] = ("agent", "agent.greeting_return")
-                beats.insert(1, ("caller", "caller.return_ack"))
             else:
                 beats[1:1] = [("caller", "caller.repeat_open"), ("agent", "agent.repeat_ack")]
         tone = caller_tone(call.end_sentiment)
@@ -359,6 +361,7 @@ class ConversationBuilder:
                 switch_at = options[int(r[17] * len(options))]
         upset = call.begin_sentiment < 0.4 and not self.spam[s]
         state = _Render(lang, slots, tone, upset, english_greeting, switch_at)
+        state.returned = prev is not None and prev[3]
         texts = [self._say(state, t, beat, call) for t, beat in enumerate(beats)]
         cps = lang.spec.chars_per_second
         speak = [max(0.6, len(text) / cps) for text in texts]
@@ -413,6 +416,8 @@ class ConversationBuilder:
                 state.first_caller = False
                 if state.upset:
                     text = f"{_pick(lang.lines['caller.upset_prefix'], r[19])[0]} {text}"
+                if state.returned:  # answering the agent who called back
+                    text = f"{_pick(lang.lines['caller.return_ack'], r[0])[0]} {text}"
                 ask = lang.lines.get("caller.ask_language")
                 if state.english_greeting and ask is not None:
                     text = f"{_pick(ask, r[20])[0]} {text}"

@@ -86,6 +86,10 @@ def test_story_beats_agree_with_the_outcome(dataset: Dataset, calls: list[dict[s
         scenario = custom["outcome_hint"]
         agent_text = " ".join(t["text"] for t in turns if t["speaker"] == "agent")
         everything = " ".join(t["text"] for t in turns)
+        if "commitment" in custom:  # whatever was promised, it was promised for later
+            promised = datetime.fromisoformat(custom["commitment"]["window_start"])
+            called = datetime.fromisoformat(p["call"]["start_time"].replace("Z", "+00:00"))
+            assert promised >= called, c["call_id"]
         if scenario == "live_transfer":
             assert any(m in agent_text for m in markers[custom["language"]]), c["call_id"]
             seen[scenario] += 1
