@@ -16,7 +16,7 @@ export CLUSTER_PORT
 export VOICELENS_TEST_CLUSTER_BOOTSTRAP ?= $(shell deploy/kafka/cluster.sh bootstrap)
 
 .PHONY: help venv tools lock kafka-up kafka-down kafka-status kafka-cluster-up kafka-cluster-down \
-	kafka-cluster-status kafka-cluster-kill kafka-cluster-start lint typecheck check unit test demo bench bench-tools clean
+	kafka-cluster-status kafka-cluster-kill kafka-cluster-start image lint typecheck check unit test demo bench bench-tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ kafka-cluster-kill: ## kill -9 one cluster node: make kafka-cluster-kill NODE=2
 
 kafka-cluster-start: venv ## start one cluster node again and wait until it has rejoined: NODE=2
 	PYTHON=$(BIN)/python deploy/kafka/cluster.sh start $(NODE)
+
+image: ## build voicelens:dev from the Dockerfile (podman or docker; IMAGE, IMAGE_EXTRAS=report)
+	deploy/image/build.sh
 
 lint: venv ## ruff
 	$(BIN)/ruff check .
