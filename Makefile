@@ -16,7 +16,7 @@ export CLUSTER_PORT
 export VOICELENS_TEST_CLUSTER_BOOTSTRAP ?= $(shell deploy/kafka/cluster.sh bootstrap)
 
 .PHONY: help venv tools lock kafka-up kafka-down kafka-status kafka-cluster-up kafka-cluster-down \
-	kafka-cluster-status kafka-cluster-kill kafka-cluster-start image lint typecheck check unit test demo bench bench-tools clean
+	kafka-cluster-status kafka-cluster-kill kafka-cluster-start image k8s-tools lint typecheck check unit test demo bench bench-tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,14 @@ kafka-cluster-start: venv ## start one cluster node again and wait until it has 
 image: ## build voicelens:dev from the Dockerfile (podman or docker; IMAGE, IMAGE_EXTRAS=report)
 	deploy/image/build.sh
 
+# Built from the Go module proxy into .cache/bin, where tests/deploy/test_k8s.py looks first.
+# kustomize v5.5.0: later versions need module versions the proxy here refuses.
+KUSTOMIZE_VERSION ?= v5.5.0
+KUBE_SCORE_VERSION ?= v1.20.0
+k8s-tools: ## kustomize and kube-score for the Kubernetes tests (go install into .cache/bin)
+	@test -x .cache/bin/kustomize || GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	@test -x .cache/bin/kube-score || GOBIN=$(CURDIR)/.cache/bin go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
+
 lint: venv ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -75,7 +83,7 @@ check: lint typecheck ## lint and type-check
 unit: venv ## tests that need no broker
 	$(BIN)/pytest -m 'not kafka'
 
-test: venv tools ## lint, type-check and the whole test suite against the real broker and cluster (started if needed)
+test: venv tools k8s-tools ## lint, type-check and the whole test suite against the real broker and cluster (started if needed)
 	$(MAKE) --no-print-directory check
 	@started=0; cluster=0; \
 	if ! deploy/kafka/kafka.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/kafka.sh up && started=1; fi; \
