@@ -261,6 +261,41 @@ def test_the_base_renders_every_object(rendered: Objects) -> None:
     assert images == {"voicelens:0.1.0", "voicelens-report:0.1.0"}
 
 
+def kube_score(objects: list[dict[str, Any]]) -> list[str]:
+    """kube-score's critical findings on ``objects`` as "Kind/name: check: comment" lines."""
+    done = subprocess.run(
+        [tool("kube-score"), "score", "--output-format", "json", "-"],
+        input=yaml.safe_dump_all(objects),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.stdout, done.stderr
+    critical = 1  # kube-score's grades: 1 critical, 5 warning, 7 almost OK, 10 OK
+    return [
+        f"{o['object_name']}: {c['check']['name']}: "
+        + "; ".join(f"{x.get('path', '')} {x['summary']}" for x in c.get("comments") or [])
+        for o in json.loads(done.stdout)
+        for c in o["checks"]
+        if c["grade"] == critical and not c["skipped"]
+    ]
+
+
+def test_kube_score_finds_nothing_critical() -> None:
+    assert kube_score(_rendered()) == []
+    # The checks are live: the same base without its NetworkPolicies, or with a container's
+    # ephemeral-storage limit or pull policy gone, is critical again.
+    objects = [copy.deepcopy(o) for o in _rendered() if o["kind"] != "NetworkPolicy"]
+    for obj in objects:
+        for container in _containers(obj):
+            del container["resources"]["limits"]["ephemeral-storage"]
+            del container["imagePullPolicy"]
+    findings = "\n".join(kube_score(objects))
+    for check in ("Pod NetworkPolicy", "Ephemeral Storage", "Image Pull Policy"):
+        assert check in findings, check
+
+
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_every_builtin_object_validates_strictly(rendered: Objects, version: str) -> None:
     builtin = [o for o in rendered.values() if o["kind"] not in CRDS]
