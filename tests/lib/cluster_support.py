@@ -12,6 +12,8 @@ from pathlib import Path
 from voicelens.kafka import TopicAdmin
 from voicelens.settings import KafkaSettings
 
+__all__ = ["CLUSTER_SH", "NODES", "Cluster"]
+
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = ROOT / "deploy" / "kafka" / "cluster.sh"
 NODES = (1, 2, 3)
