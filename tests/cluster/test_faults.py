@@ -27,7 +27,13 @@ from delivery_support import Sink, deliver_cmd, free_port, produce_conversations
 from voicelens.kafka.reader import read_topic
 from voicelens.schemas.codec import ConversationCodec
 
-pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.slow]
+# Each test takes 40-70 s on a quiet machine; a node restart under load takes much longer.
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.cluster,
+    pytest.mark.slow,
+    pytest.mark.timeout(480),
+]
 
 codec = ConversationCodec()
 

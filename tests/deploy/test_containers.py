@@ -335,7 +335,9 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_the_cli_as_entrypoint() ->
     assert len(stages) >= 2
     assert "slim" in runtime.base
     install = " ".join(i.value for i in builder.all("RUN"))
-    assert 'pip install -c requirements.lock ".' in install
+    # Dependencies pinned by the lock (a layer of their own), then the project itself.
+    assert "pip install -c requirements.lock -r /tmp/dependencies.txt" in install
+    assert 'pip install -c requirements.lock --no-deps ".' in install
     copies = [i.split_flags() for i in runtime.all("COPY")]
     assert ({"from": builder.name or "0"}, "/opt/venv /opt/venv") in copies
     user = runtime.last("USER")
