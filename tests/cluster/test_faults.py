@@ -38,7 +38,7 @@ pytestmark = [
 codec = ConversationCodec()
 
 
-def wait_for(what: str, check: Callable[[], bool], *, timeout: float = 90) -> None:
+def wait_for(what: str, check: Callable[[], bool], *, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
