@@ -4,23 +4,40 @@
 # Kubernetes manifests in deploy/k8s/ configure it without flags.
 #
 #   docker build -t voicelens:0.1.0 .
+#   docker build --build-arg EXTRAS=report -t voicelens-report:0.1.0 .   # + `voicelens report`
+#
+# PYTHON_IMAGE: any Debian-based image with Python 3.11 (`make image` builds one locally where
+# no registry can be reached). EXTRAS: the package's optional extras; `report` adds scipy and
+# matplotlib (~170 MB) that only `voicelens report` loads, so the image the consumers scale out
+# with leaves them out.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
+ARG EXTRAS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml requirements.lock README.md ./
+# The dependencies first, in a layer that only pyproject.toml and the lock invalidate: a change
+# to the code rebuilds the last, small step. The lock as constraints pins every runtime
+# dependency without installing the dev tools it also lists. confluent-kafka, numpy and scipy
+# come as manylinux wheels: no compiler needed.
+COPY pyproject.toml requirements.lock ./
+RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+extras = [e for e in os.environ.get('EXTRAS', '').split(',') if e]; \
+print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
+      > /tmp/dependencies.txt \
+ && pip install -c requirements.lock -r /tmp/dependencies.txt
+COPY README.md ./
 COPY voicelens/ voicelens/
 COPY producer/ producer/
 COPY consumer/ consumer/
 COPY schemas/ schemas/
 COPY report/ report/
-# The lock as constraints pins every runtime dependency without installing the dev tools it
-# also lists. confluent-kafka, numpy and scipy come as manylinux wheels: no compiler needed.
-RUN pip install -c requirements.lock . && voicelens --version
+# pip itself stays behind in this stage: the runtime installs nothing.
+RUN pip install -c requirements.lock --no-deps ".${EXTRAS:+[$EXTRAS]}" && voicelens --version \
+ && pip uninstall -y -q pip setuptools
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="voicelens" \

@@ -21,7 +21,8 @@ export VOICELENS_TEST_SCHEMA_REGISTRY ?= http://127.0.0.1:$(REGISTRY_PORT)/apis/
 
 .PHONY: help venv tools lock kafka-up kafka-down kafka-status kafka-cluster-up kafka-cluster-down \
 	kafka-cluster-status kafka-cluster-kill kafka-cluster-start registry-up registry-down \
-	registry-status schemas-check lint typecheck check unit test demo bench bench-tools clean
+	registry-status schemas-check image k8s-tools lint typecheck check unit test demo bench \
+	bench-tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -77,6 +78,17 @@ registry-status:
 schemas-check: venv ## the project's schemas against the ones registered in the local registry
 	$(BIN)/voicelens schemas check --schema-registry-url $(VOICELENS_TEST_SCHEMA_REGISTRY)
 
+image: ## build voicelens:dev from the Dockerfile (podman or docker; IMAGE, IMAGE_EXTRAS=report)
+	deploy/image/build.sh
+
+# Built from the Go module proxy into .cache/bin, where tests/deploy/test_k8s.py looks first.
+# kustomize v5.5.0: later versions need module versions the proxy here refuses.
+KUSTOMIZE_VERSION ?= v5.5.0
+KUBE_SCORE_VERSION ?= v1.20.0
+k8s-tools: ## kustomize and kube-score for the Kubernetes tests (go install into .cache/bin)
+	@test -x .cache/bin/kustomize || GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	@test -x .cache/bin/kube-score || GOBIN=$(CURDIR)/.cache/bin go install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
+
 lint: venv ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -89,7 +101,7 @@ check: lint typecheck ## lint and type-check
 unit: venv ## tests that need no broker
 	$(BIN)/pytest -m 'not kafka'
 
-test: venv tools ## lint, type-check and the whole test suite against the real broker, cluster and registry (started if needed)
+test: venv tools k8s-tools ## lint, type-check and the whole test suite against the real broker, cluster and registry (started if needed)
 	$(MAKE) --no-print-directory check
 	@started=0; cluster=0; reg=0; \
 	if ! deploy/kafka/kafka.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/kafka.sh up && started=1; fi; \

@@ -27,12 +27,18 @@ from delivery_support import Sink, deliver_cmd, free_port, produce_conversations
 from voicelens.kafka.reader import read_topic
 from voicelens.schemas.codec import ConversationCodec
 
-pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.slow]
+# Each test takes 40-70 s on a quiet machine; a node restart under load takes much longer.
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.cluster,
+    pytest.mark.slow,
+    pytest.mark.timeout(480),
+]
 
 codec = ConversationCodec()
 
 
-def wait_for(what: str, check: Callable[[], bool], *, timeout: float = 90) -> None:
+def wait_for(what: str, check: Callable[[], bool], *, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

@@ -1,10 +1,11 @@
 """The Dockerfile, .dockerignore and docker-compose.yml: valid, wired as documented, and proven.
 
-No container engine runs here. So besides checking the files, the Kafka test runs what the
-containers would run: the image's ENTRYPOINT with each service's command, in the image's ENV
-plus the service's environment, against the real broker and a real sink. Only what must differ
-on one machine is rewritten: addresses, unique topic and group names, per-replica metrics
-ports, the dataset size, and the report's output directory.
+The image itself is built and run in tests/deploy/test_image.py; the compose stack is not.
+So besides checking the files, the Kafka test runs what the containers would run: the image's
+ENTRYPOINT with each service's command, in the image's ENV plus the service's environment,
+against the real broker and a real sink. Only what must differ on one machine is rewritten:
+addresses, unique topic and group names, per-replica metrics ports, the dataset size, and the
+report's output directory.
 """
 
 from __future__ import annotations
@@ -334,7 +335,9 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_the_cli_as_entrypoint() ->
     assert len(stages) >= 2
     assert "slim" in runtime.base
     install = " ".join(i.value for i in builder.all("RUN"))
-    assert "pip install -c requirements.lock ." in install
+    # Dependencies pinned by the lock (a layer of their own), then the project itself.
+    assert "pip install -c requirements.lock -r /tmp/dependencies.txt" in install
+    assert 'pip install -c requirements.lock --no-deps ".' in install
     copies = [i.split_flags() for i in runtime.all("COPY")]
     assert ({"from": builder.name or "0"}, "/opt/venv /opt/venv") in copies
     user = runtime.last("USER")

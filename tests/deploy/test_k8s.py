@@ -1,9 +1,8 @@
 """deploy/k8s/base: renders, validates against the Kubernetes schemas, holds its invariants, and
 what its pods would run runs here.
 
-The base is rendered by ``kubectl kustomize`` (or ``kustomize build``) when one is on PATH, and
-always by a small Python renderer of the subset the base uses (resources and images), so the
-tests hold on machines without either binary. Built-in kinds are validated offline, strictly,
+The base is rendered by kustomize (v5.5.0, `make k8s-tools`) and scored by kube-score, which
+finds nothing critical. Built-in kinds are validated offline, strictly,
 with kubernetes-validate's bundled schemas; the CRD objects (KEDA's ScaledObject, the
 Prometheus Operator's ServiceMonitor) against schemas of their required fields below.
 """
@@ -18,7 +17,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,45 +62,28 @@ Objects = dict[tuple[str, str], dict[str, Any]]
 
 # ------------------------------------------------------------------------------- rendering
 
-SUPPORTED = {"apiVersion", "kind", "resources", "images"}
+#: Where `make k8s-tools` installs kustomize and kube-score (looked up before PATH).
+TOOLS = REPO / ".cache" / "bin"
 
 
-def render_python(root: Path) -> list[dict[str, Any]]:
-    """``kustomize build`` for the subset the base uses: resources (files, directories) and
-    images. Anything else fails loudly rather than rendering something kustomize would not."""
-    kustomization = yaml.safe_load((root / "kustomization.yaml").read_text())
-    unsupported = set(kustomization) - SUPPORTED
-    assert not unsupported, f"render_python does not implement {sorted(unsupported)}"
-    objects: list[dict[str, Any]] = []
-    for entry in kustomization.get("resources", []):
-        path = (root / entry).resolve()
-        # kustomize's default load restrictor: nothing from outside the kustomization's root.
-        assert path.is_relative_to(root.resolve()), f"{entry} is outside {root}"
-        if path.is_dir():
-            objects += render_python(path)
-        else:
-            objects += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-    for image in kustomization.get("images", []):
-        for obj in objects:
-            for container in _containers(obj):
-                name, _, tag = container["image"].partition(":")
-                if name == image["name"]:
-                    new = image.get("newName", name)
-                    container["image"] = f"{new}:{image.get('newTag', tag or 'latest')}"
-    return objects
+def tool(name: str) -> str:
+    """A tool's path, or a failed test naming how to install it (never a skip)."""
+    found = shutil.which(name, path=f"{TOOLS}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        pytest.fail(f"{name} is not installed: run `make k8s-tools`", pytrace=False)
+    return found
 
 
-def render_kubectl(root: Path) -> list[dict[str, Any]]:
-    """The real thing."""
-    kustomize = shutil.which("kustomize")
-    argv = [kustomize, "build"] if kustomize else [str(shutil.which("kubectl")), "kustomize"]
-    out = subprocess.run([*argv, str(root)], capture_output=True, text=True, check=True, timeout=60)
+def render(root: Path) -> list[dict[str, Any]]:
+    """``kustomize build``: the real renderer, as `kubectl apply -k` uses it."""
+    out = subprocess.run(
+        [tool("kustomize"), "build", str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
-
-
-RENDERERS: dict[str, Callable[[Path], list[dict[str, Any]]]] = {"python": render_python}
-if shutil.which("kustomize") or shutil.which("kubectl"):
-    RENDERERS["kubectl"] = render_kubectl
 
 
 def _containers(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -117,14 +99,14 @@ def by_key(objects: list[dict[str, Any]]) -> Objects:
 
 
 @functools.cache
-def _rendered(renderer: str) -> list[dict[str, Any]]:
-    return RENDERERS[renderer](BASE)
+def _rendered() -> list[dict[str, Any]]:
+    return render(BASE)
 
 
-@pytest.fixture(params=sorted(RENDERERS))
-def rendered(request: pytest.FixtureRequest) -> Objects:
-    """The base as each available renderer builds it (a fresh copy per test)."""
-    return by_key(copy.deepcopy(_rendered(request.param)))
+@pytest.fixture
+def rendered() -> Objects:
+    """The base as kustomize builds it (a fresh copy per test)."""
+    return by_key(copy.deepcopy(_rendered()))
 
 
 def consumer(objects: Objects) -> dict[str, Any]:
@@ -262,8 +244,7 @@ SERVICE_MONITOR = {
 # ------------------------------------------------------------------------------ the checks
 
 
-def test_the_base_renders_the_same_with_every_renderer(rendered: Objects) -> None:
-    assert rendered == by_key(render_python(BASE))
+def test_the_base_renders_every_object(rendered: Objects) -> None:
     assert set(rendered) == {
         ("ConfigMap", "voicelens-config"),
         ("Deployment", "voicelens-consumer"),
@@ -273,24 +254,52 @@ def test_the_base_renders_the_same_with_every_renderer(rendered: Objects) -> Non
         ("ServiceMonitor", "voicelens-consumer"),
         ("Job", "voicelens-produce"),
         ("Job", "voicelens-report"),
+        ("NetworkPolicy", "voicelens-consumer"),
+        ("NetworkPolicy", "voicelens-jobs"),
     }
     images = {c["image"] for o in rendered.values() for c in _containers(o)}
-    assert images == {"voicelens:0.1.0"}
+    assert images == {"voicelens:0.1.0", "voicelens-report:0.1.0"}
 
 
-def test_the_python_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:
-    (tmp_path / "kustomization.yaml").write_text("resources: [cm.yaml]\nnamePrefix: x-\n")
-    with pytest.raises(AssertionError, match="namePrefix"):
-        render_python(tmp_path)
-    (tmp_path / "kustomization.yaml").write_text("resources: [../outside.yaml]\n")
-    with pytest.raises(AssertionError, match="outside"):
-        render_python(tmp_path)
+def kube_score(objects: list[dict[str, Any]]) -> list[str]:
+    """kube-score's critical findings on ``objects`` as "Kind/name: check: comment" lines."""
+    done = subprocess.run(
+        [tool("kube-score"), "score", "--output-format", "json", "-"],
+        input=yaml.safe_dump_all(objects),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.stdout, done.stderr
+    critical = 1  # kube-score's grades: 1 critical, 5 warning, 7 almost OK, 10 OK
+    return [
+        f"{o['object_name']}: {c['check']['name']}: "
+        + "; ".join(f"{x.get('path', '')} {x['summary']}" for x in c.get("comments") or [])
+        for o in json.loads(done.stdout)
+        for c in o["checks"]
+        if c["grade"] == critical and not c["skipped"]
+    ]
+
+
+def test_kube_score_finds_nothing_critical() -> None:
+    assert kube_score(_rendered()) == []
+    # The checks are live: the same base without its NetworkPolicies, or with a container's
+    # ephemeral-storage limit or pull policy gone, is critical again.
+    objects = [copy.deepcopy(o) for o in _rendered() if o["kind"] != "NetworkPolicy"]
+    for obj in objects:
+        for container in _containers(obj):
+            del container["resources"]["limits"]["ephemeral-storage"]
+            del container["imagePullPolicy"]
+    findings = "\n".join(kube_score(objects))
+    for check in ("Pod NetworkPolicy", "Ephemeral Storage", "Image Pull Policy"):
+        assert check in findings, check
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_every_builtin_object_validates_strictly(rendered: Objects, version: str) -> None:
     builtin = [o for o in rendered.values() if o["kind"] not in CRDS]
-    assert len(builtin) == 6
+    assert len(builtin) == 8
     for obj in builtin:
         kubernetes_validate.validate(obj, version, strict=True)
     # Strict means strict: a misspelt field is an error, not a silently ignored key.
@@ -486,7 +495,7 @@ def names(admin: TopicAdmin) -> Iterator[str]:
 def test_the_pods_commands_and_environment_deliver_for_real(
     kafka_settings: KafkaSettings, admin: TopicAdmin, names: str, tmp_path: Path
 ) -> None:
-    objects = by_key(render_python(BASE))
+    objects = by_key(render(BASE))
     key = signing_key()
     sink = start_sink(tmp_path, "--sink-signing-secret", key)
     count = 30

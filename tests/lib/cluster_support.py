@@ -12,6 +12,8 @@ from pathlib import Path
 from voicelens.kafka import TopicAdmin
 from voicelens.settings import KafkaSettings
 
+__all__ = ["CLUSTER_SH", "NODES", "Cluster"]
+
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = ROOT / "deploy" / "kafka" / "cluster.sh"
 NODES = (1, 2, 3)
@@ -26,14 +28,15 @@ class Cluster:
 
     def _sh(self, *args: str) -> str:
         # cluster.sh asks the restarted node for metadata with this interpreter's librdkafka.
-        env = {**os.environ, "PYTHON": sys.executable}
+        # A restart waits up to 4 minutes: on a loaded machine a node takes that long to rejoin.
+        env = {**os.environ, "PYTHON": sys.executable, "KAFKA_READY_TIMEOUT": "240"}
         done = subprocess.run(
             [str(CLUSTER_SH), *args],
             env=env,
             check=False,
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=300,
         )
         assert done.returncode == 0, f"cluster.sh {' '.join(args)}: {done.stderr}"
         return done.stdout
