@@ -108,6 +108,11 @@ class _Connection(asyncio.Protocol):
         self._transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
+        if self._waiter is None:
+            # Bytes nobody asked for (a server's 408 on an idle connection, say): whatever
+            # they are, the connection is out of step and is never reused.
+            self.close()
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -153,6 +158,8 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.answer is None:
             return
+        if self._waiter is None:  # a second answer in one read: out of step
+            self.close()
         if not self._parser.should_keep_alive():
             self.close()
         self._settle()

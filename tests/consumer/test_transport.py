@@ -120,6 +120,20 @@ async def test_a_connection_half_closed_by_the_server_is_not_reused(
     assert script.connections == 2
 
 
+async def test_an_answer_nobody_asked_for_puts_the_connection_out_of_use(
+    client: Client, serve: Serve
+) -> None:
+    # Some servers send a 408 on a keep-alive connection they are about to drop; here it
+    # follows the real answer at once.
+    stray = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n"
+    script = await serve(lambda n: OK + stray if n == 1 else OK)
+    transport = client.open(script.url + "/hook")
+    assert (await transport.post([], b"{}")).status == 200
+    await asyncio.sleep(0.05)
+    assert (await transport.post([], b"{}")).status == 200  # never the stray 408
+    assert script.connections == 2
+
+
 async def test_a_connection_closed_before_any_answer_is_a_retriable_connection_error(
     client: Client, serve: Serve
 ) -> None:
