@@ -17,6 +17,8 @@ from voicelens.health import MetricsServer
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.publisher import Publisher, PublishResult
 from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
+from voicelens.schemas.registry import load
+from voicelens.schemas.schema_registry import SchemaRegistry, SchemaRegistrySettings, value_subject
 from voicelens.settings import BASE_CONFIG, KafkaSettings, TopicName
 
 __all__ = ["ProduceCommand"]
@@ -24,8 +26,13 @@ __all__ = ["ProduceCommand"]
 log = logging.getLogger("voicelens.produce")
 
 
-class ProduceCommand(GeneratorOptions, KafkaSettings):
-    """Publish generated conversations (or a directory of VCP JSON files) as Avro events."""
+class ProduceCommand(GeneratorOptions, SchemaRegistrySettings, KafkaSettings):
+    """Publish generated conversations (or a directory of VCP JSON files) as Avro events.
+
+    With ``--schema-registry-url``, values are in the Confluent wire format under the id the
+    registry gives the conversation schema (subject ``<topic>-value``, BACKWARD); without it,
+    in Avro single-object encoding.
+    """
 
     model_config = BASE_CONFIG
 
@@ -61,6 +68,8 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
             source = DirectorySource(self.from_dir)
         else:
             source = GeneratedSource(Dataset.from_options(self))
+        # Before any topic or record: an unreachable registry or a refused schema publishes nothing.
+        schema_id = self._register() if self.schema_registry_url is not None else None
         publisher = Publisher(
             self,
             self.topic,
@@ -70,6 +79,7 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
             self.transaction_size,
             self.timeout,
             workers=self.workers,
+            schema_id=schema_id,
         )
         with contextlib.ExitStack() as stack:
             if self.metrics_port is not None:
@@ -84,6 +94,13 @@ class ProduceCommand(GeneratorOptions, KafkaSettings):
             f"{result.seconds:.1f} s, {rate:,.0f} records/s",
             file=sys.stderr,
         )
+
+    def _register(self) -> int:
+        subject = value_subject(self.topic)
+        with SchemaRegistry(self) as registry:
+            schema_id = registry.register(subject, load("conversation").current_json)
+        log.info("conversation schema is id %d under %s in %s", schema_id, subject, registry.url)
+        return schema_id
 
     @staticmethod
     def _publish(source: Source, publisher: Publisher) -> PublishResult:

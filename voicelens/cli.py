@@ -22,6 +22,7 @@ from voicelens.logs import configure_logging
 from voicelens.producer.generate_command import GenerateCommand
 from voicelens.producer.produce_command import ProduceCommand
 from voicelens.report.command import ReportCommand
+from voicelens.schemas.check_command import SchemasCommand
 from voicelens.sink.command import SinkCommand
 
 __all__ = ["VoicelensCli", "main"]
@@ -44,6 +45,7 @@ class VoicelensCli(
     replay: CliSubCommand[ReplayCommand]
     sink: CliSubCommand[SinkCommand]
     report: CliSubCommand[ReportCommand]
+    schemas: CliSubCommand[SchemasCommand]
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)
