@@ -1,9 +1,10 @@
-"""Run every benchmark (``make bench``): generator, producer, delivery, rate limit.
+"""Run every benchmark (``make bench``): generator, producer, delivery, rate limit, wire format.
 
 ``--quick`` runs small sizes as a smoke test (results go to a temp dir, not bench/results/);
 the default sizes are the ones bench/README.md reports (about 12 minutes on 2 cores).
 ``--only NAME`` runs some of them. A benchmark that fails is reported and the others still
-run; the exit code is non-zero if any failed. The broker must be running (``make kafka-up``).
+run; the exit code is non-zero if any failed. The broker must be running (``make kafka-up``),
+and for ``wire_format`` the schema registry (``make registry-up``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import bench_delivery
 import bench_generator
 import bench_producer
 import bench_rate_limit
+import bench_wire_format
 from benchlib import console, machine_state
 
 __all__ = ["main"]
@@ -29,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "producer": bench_producer.run,
     "delivery": bench_delivery.run,
     "rate_limit": bench_rate_limit.run,
+    "wire_format": bench_wire_format.run,
 }
 
 
