@@ -191,3 +191,35 @@ def test_an_incompatible_schema_publishes_nothing_and_names_the_field(
     assert result.returncode == 1
     assert "ConversationEvent.generator_version: added without a default" in result.stderr
     assert admin.partition_count(topic) is None
+
+
+def test_deliver_stops_with_a_clear_error_when_the_registry_is_unreachable(
+    kafka_settings: KafkaSettings,
+    admin: TopicAdmin,
+    topic_factory: Callable[..., str],
+    group_factory: Callable[[], str],
+    sink_factory: Callable[..., Sink],
+    schema_registry_url: str,
+) -> None:
+    topic = topic_factory(1)
+    settings = SchemaRegistrySettings(schema_registry_url=schema_registry_url)
+    with SchemaRegistry(settings) as registry:
+        schema_id = registry.register(f"{topic}-value", load("conversation").current_json)
+    codec = ConversationCodec(schema_id=schema_id)
+    dataset = Dataset.from_options(GeneratorOptions(count=5, seed=8, end_time=END))
+    with KafkaProducer(kafka_settings) as producer:
+        for i, conversation in enumerate(dataset.conversations()):
+            envelope = ConversationEnvelope(f"e{i}", dataset.dataset_id, i, 0, "test")
+            producer.produce(topic, codec.encode(envelope, conversation), b"k")
+    sink = sink_factory()
+    group = group_factory()
+    cmd = deliver_cmd(kafka_settings, topic, group, sink.url, "--until-drained")
+    unreachable = f"http://127.0.0.1:{free_port()}/apis/ccompat/v7"
+    result = run([*cmd, "--schema-registry-url", unreachable])
+    assert result.returncode == 1
+    assert "unreachable" in result.stderr
+    assert "VOICELENS_SCHEMA_REGISTRY_URL" in result.stderr
+    # Nothing counted as done: not posted, not dead-lettered, not committed.
+    assert sink.requests() == []
+    assert dead_letters(kafka_settings, topic) == []
+    assert admin.committed_offsets(topic, group).get(0, 0) == 0
