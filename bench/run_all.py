@@ -1,10 +1,11 @@
 """Run every benchmark (``make bench``): generator, producer, delivery, rate limit, transport,
-words.
+words, wire format.
 
 ``--quick`` runs small sizes as a smoke test (results go to a temp dir, not bench/results/);
 the default sizes are the ones bench/README.md reports (about 12 minutes on 2 cores).
 ``--only NAME`` runs some of them. A benchmark that fails is reported and the others still
-run; the exit code is non-zero if any failed. The broker must be running (``make kafka-up``).
+run; the exit code is non-zero if any failed. The broker must be running (``make kafka-up``),
+and for ``wire_format`` the schema registry (``make registry-up``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import bench_generator
 import bench_producer
 import bench_rate_limit
 import bench_transport
+import bench_wire_format
 import bench_words
 from benchlib import console, machine_state
 
@@ -34,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "rate_limit": bench_rate_limit.run,
     "transport": bench_transport.run,
     "words": bench_words.run,
+    "wire_format": bench_wire_format.run,
 }
 
 

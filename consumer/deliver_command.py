@@ -29,6 +29,7 @@ from voicelens.consumer.webhook import HttpClient, WebhookClient, open_transport
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.logs import interactive
 from voicelens.redaction import redact_url
+from voicelens.schemas.schema_registry import SchemaRegistry, SchemaRegistrySettings
 from voicelens.settings import (
     BASE_CONFIG,
     KafkaSettings,
@@ -42,8 +43,14 @@ __all__ = ["DeliverCommand"]
 log = logging.getLogger("voicelens.deliver")
 
 
-class DeliverCommand(EndpointSettings, LogSettings, MetricsSettings, KafkaSettings):
-    """Consume conversations in a consumer group and POST each one to a webhook."""
+class DeliverCommand(
+    EndpointSettings, SchemaRegistrySettings, LogSettings, MetricsSettings, KafkaSettings
+):
+    """Consume conversations in a consumer group and POST each one to a webhook.
+
+    Values in either framing are read; Confluent wire-format ones need
+    ``--schema-registry-url`` to look their schema ids up.
+    """
 
     model_config = BASE_CONFIG
 
@@ -203,7 +210,16 @@ class DeliverCommand(EndpointSettings, LogSettings, MetricsSettings, KafkaSettin
             producer = AsyncProducer(self, loop)
             stack.callback(producer.close)
             client = WebhookClient(transport, signer, headers, auth)
-            service = DeliveryService(self, config, client, producer)
+            registry = None
+            if self.schema_registry_url is not None:
+                registry = stack.enter_context(SchemaRegistry(self))
+            service = DeliveryService(
+                self,
+                config,
+                client,
+                producer,
+                lookup=None if registry is None else registry.writer_schema,
+            )
             if self.metrics_port is not None:
                 from voicelens.health import MetricsServer
 

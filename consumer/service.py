@@ -38,9 +38,9 @@ from voicelens.consumer.webhook import WebhookClient
 from voicelens.health import BrokerHealth
 from voicelens.kafka.configuration import consumer_config
 from voicelens.kafka.exceptions import KafkaClientError, kafka_error, wrap_kafka_error
-from voicelens.schemas.codec import ConversationCodec, DeliveryEventCodec
+from voicelens.schemas.codec import ConversationCodec, DeliveryEventCodec, WriterLookup
 from voicelens.schemas.dead_letters import DeadLetterReason
-from voicelens.schemas.exceptions import DecodeError
+from voicelens.schemas.exceptions import DecodeError, UnknownSchemaError
 from voicelens.settings import KafkaSettings
 
 __all__ = ["DeliveryConfig", "DeliveryService", "RunStats"]
@@ -131,12 +131,15 @@ class DeliveryService:
         config: DeliveryConfig,
         client: WebhookClient,
         producer: AsyncProducer,
+        *,
+        lookup: WriterLookup | None = None,
     ) -> None:
         self._settings = settings
         self.config = config
         self._attempts = DeliveryAttempts(client, config.retry)
         self._producer = producer
-        self._codec = ConversationCodec()
+        # lookup: the schema registry's, for Confluent wire-format records; None: none set.
+        self._codec = ConversationCodec(lookup=lookup)
         self._events = DeliveryEventCodec()
         self._kafka = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voicelens-kafka")
         self._consumer: Consumer | None = None
@@ -457,17 +460,24 @@ class DeliveryService:
         call_id: str | None = None
         dataset_id: str | None = None
         webhook_id: str | None = None
+        value = msg.value() or b""
         try:
-            envelope, conversation = self._codec.decode(msg.value() or b"")
+            schema_id = self._codec.unresolved_id(value)
+            if schema_id is not None:  # a registry id seen first: looked up off the loop, once
+                self._codec.learn(schema_id, await asyncio.to_thread(self._codec.lookup, schema_id))
+            envelope, conversation = self._codec.decode(value)
             call_id = conversation["call_id"]
             dataset_id = envelope.dataset_id
             webhook_id = f"msg_{call_id}"
             body = orjson.dumps(conversation)
         except (DecodeError, KeyError, TypeError) as exc:
             detail = f"{type(exc).__name__}: {exc}"
-            outcome = Outcome(
-                False, None, 0, DeadLetterReason.UNDECODABLE, now_ms, now_ms, now_ms, detail
+            reason = (
+                DeadLetterReason.UNKNOWN_SCHEMA
+                if isinstance(exc, UnknownSchemaError)
+                else DeadLetterReason.UNDECODABLE
             )
+            outcome = Outcome(False, None, 0, reason, now_ms, now_ms, now_ms, detail)
         else:
             outcome = await self._attempts.deliver(body, webhook_id, state.limiter)
         # The webhook is done with this record: its request slot goes to the next one while

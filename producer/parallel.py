@@ -49,9 +49,9 @@ _dataset: Dataset | None = None
 _codec: ConversationCodec | None = None
 
 
-def _init(dataset: Dataset, parent: int) -> None:
+def _init(dataset: Dataset, parent: int, schema_id: int | None) -> None:
     global _dataset, _codec  # one dataset and codec per worker process
-    _dataset, _codec = dataset, ConversationCodec()
+    _dataset, _codec = dataset, ConversationCodec(schema_id=schema_id)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
 
@@ -103,9 +103,11 @@ class ParallelEncoder:
     already run librdkafka and metrics threads.
     """
 
-    def __init__(self, dataset: Dataset, workers: int) -> None:
+    def __init__(self, dataset: Dataset, workers: int, schema_id: int | None = None) -> None:
         self._dataset = dataset
         self._workers = workers
+        #: The registry id to write the Confluent wire format with; None: single-object.
+        self._schema_id = schema_id
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def __enter__(self) -> ParallelEncoder:
@@ -113,7 +115,7 @@ class ParallelEncoder:
             self._workers,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=_init,
-            initargs=(self._dataset, os.getpid()),
+            initargs=(self._dataset, os.getpid(), self._schema_id),
         )
         return self
 

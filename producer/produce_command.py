@@ -18,6 +18,8 @@ from voicelens.producer.exceptions import EmptyDirectoryError, InvalidFilesError
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.publisher import Publisher, PublishResult
 from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
+from voicelens.schemas.registry import load
+from voicelens.schemas.schema_registry import SchemaRegistry, SchemaRegistrySettings, value_subject
 from voicelens.settings import (
     BASE_CONFIG,
     KafkaSettings,
@@ -32,8 +34,15 @@ __all__ = ["ProduceCommand"]
 log = logging.getLogger("voicelens.produce")
 
 
-class ProduceCommand(LogSettings, MetricsSettings, GeneratorOptions, KafkaSettings):
-    """Publish generated conversations (or a directory of VCP JSON files) as Avro events."""
+class ProduceCommand(
+    LogSettings, MetricsSettings, GeneratorOptions, SchemaRegistrySettings, KafkaSettings
+):
+    """Publish generated conversations (or a directory of VCP JSON files) as Avro events.
+
+    With ``--schema-registry-url``, values are in the Confluent wire format under the id the
+    registry gives the conversation schema (subject ``<topic>-value``, BACKWARD); without it,
+    in Avro single-object encoding.
+    """
 
     model_config = BASE_CONFIG
 
@@ -68,6 +77,8 @@ class ProduceCommand(LogSettings, MetricsSettings, GeneratorOptions, KafkaSettin
             source = self._directory(self.from_dir)
         else:
             source = GeneratedSource(Dataset.from_options(self))
+        # Before any topic or record: an unreachable registry or a refused schema publishes nothing.
+        schema_id = self._register() if self.schema_registry_url is not None else None
         publisher = Publisher(
             self,
             self.topic,
@@ -77,6 +88,7 @@ class ProduceCommand(LogSettings, MetricsSettings, GeneratorOptions, KafkaSettin
             self.transaction_size,
             self.timeout,
             workers=self.workers,
+            schema_id=schema_id,
         )
         with contextlib.ExitStack() as stack:
             if self.metrics_port is not None:
@@ -93,6 +105,13 @@ class ProduceCommand(LogSettings, MetricsSettings, GeneratorOptions, KafkaSettin
             f"{result.seconds:.1f} s, {rate:,.0f} records/s",
             file=sys.stderr,
         )
+
+    def _register(self) -> int:
+        subject = value_subject(self.topic)
+        with SchemaRegistry(self) as registry:
+            schema_id = registry.register(subject, load("conversation").current_json)
+        log.info("conversation schema is id %d under %s in %s", schema_id, subject, registry.url)
+        return schema_id
 
     def _directory(self, directory: Path) -> DirectorySource:
         """The directory's dataset, once every file is checked; refuses to publish part of it

@@ -66,6 +66,9 @@ class Publisher:
     workers: int = 1
     #: Fewest conversations left for which starting workers pays (bench/README.md, Producer).
     parallel_from: int = 10_000
+    #: Registry id of the conversation schema: values in the Confluent wire format with it.
+    #: None: Avro single-object encoding.
+    schema_id: int | None = None
 
     def ensure_topics(self) -> None:
         """Create the conversations and datasets topics when absent (with our partition count)."""
@@ -88,7 +91,7 @@ class Publisher:
         self.ensure_topics()
         txn_id = f"voicelens-produce-{source.dataset_id}-{self.topic}"
         key = progress_key(source.dataset_id, self.topic)
-        codec = ConversationCodec()
+        codec = ConversationCodec(schema_id=self.schema_id)
         dataset_codec = DatasetEventCodec()
         produced_records = metrics.PRODUCED_RECORDS.labels(self.topic)
         produced_bytes = metrics.PRODUCED_BYTES.labels(self.topic)
@@ -173,7 +176,9 @@ class Publisher:
             and isinstance(source, GeneratedSource)
             and source.count - resume >= self.parallel_from
         ):
-            encoder = stack.enter_context(ParallelEncoder(source.dataset, self.workers))
+            encoder = stack.enter_context(
+                ParallelEncoder(source.dataset, self.workers, self.schema_id)
+            )
             for block in encoder.blocks(resume):
                 manifest.add_block(block.mix, block.days, block.canonical)
                 position = block.start

@@ -23,6 +23,7 @@ from voicelens.report.exceptions import MissingExtraError
 from voicelens.report.markdown import render
 from voicelens.report.quality import QualityResult, assess, grade
 from voicelens.report.sources import Loaded, TopicNames, from_directory, from_topics
+from voicelens.schemas.schema_registry import SchemaRegistry, SchemaRegistrySettings
 from voicelens.settings import BASE_CONFIG, KafkaSettings, LogSettings, TopicName
 
 __all__ = ["ReportCommand", "build_summary"]
@@ -33,7 +34,7 @@ log = logging.getLogger("voicelens.report")
 EXIT_UNDER = 1
 
 
-class ReportCommand(LogSettings, KafkaSettings):
+class ReportCommand(LogSettings, SchemaRegistrySettings, KafkaSettings):
     """Rebuild delivery and data-quality reports from the topics (or a directory of files)."""
 
     model_config = BASE_CONFIG
@@ -71,7 +72,11 @@ class ReportCommand(LogSettings, KafkaSettings):
                 dataset_id=self.dataset_id,
                 group=self.group,
             )
-            loaded = from_topics(self, names)
+            if self.schema_registry_url is None:
+                loaded = from_topics(self, names)
+            else:  # Confluent wire-format conversations: their schema ids looked up there
+                with SchemaRegistry(self) as registry:
+                    loaded = from_topics(self, names, registry.writer_schema)
         profile = _profile(self.profile, loaded.manifest)
         result = assess(loaded.conversations, loaded.manifest, profile)
         delivery = None

@@ -17,7 +17,12 @@ from confluent_kafka import Message
 
 from voicelens.report.exceptions import DatasetNotFoundError, ReportError
 from voicelens.report.readers import read_directory, read_topic
-from voicelens.schemas.codec import ConversationCodec, DatasetEventCodec, DeliveryEventCodec
+from voicelens.schemas.codec import (
+    ConversationCodec,
+    DatasetEventCodec,
+    DeliveryEventCodec,
+    WriterLookup,
+)
 from voicelens.schemas.dead_letters import DeadLetterFacts
 from voicelens.schemas.exceptions import DecodeError
 from voicelens.settings import KafkaSettings
@@ -64,10 +69,9 @@ def from_directory(directory: Path) -> Loaded:
 
 
 def _conversations(
-    settings: KafkaSettings, topic: str
+    settings: KafkaSettings, topic: str, codec: ConversationCodec
 ) -> tuple[dict[str, dict[int, dict[str, Any]]], dict[str, int], int]:
     """By dataset: {index: conversation}; newest produce time per dataset; extra copies."""
-    codec = ConversationCodec()
     by_dataset: dict[str, dict[int, dict[str, Any]]] = {}
     produced: dict[str, int] = {}
     copies = 0
@@ -151,9 +155,15 @@ def _dead_letter(m: Message, codec: ConversationCodec) -> dict[str, Any]:
     }
 
 
-def from_topics(settings: KafkaSettings, names: TopicNames) -> Loaded:
-    """Rebuild one dataset and its delivery history from the four topics."""
-    by_dataset, produced, copies = _conversations(settings, names.conversations)
+def from_topics(
+    settings: KafkaSettings, names: TopicNames, lookup: WriterLookup | None = None
+) -> Loaded:
+    """Rebuild one dataset and its delivery history from the four topics.
+
+    ``lookup``: the schema registry's, to read Confluent wire-format conversations.
+    """
+    codec = ConversationCodec(lookup=lookup)
+    by_dataset, produced, copies = _conversations(settings, names.conversations, codec)
     manifests = _manifests(settings, names.datasets)
     dataset_id = _choose(names, produced, manifests)
     manifest = manifests[dataset_id][1] if dataset_id in manifests else None
@@ -182,7 +192,6 @@ def from_topics(settings: KafkaSettings, names: TopicNames) -> Loaded:
     dead = None
     if names.group is None:
         # The dead-letter topic is shared by every group: with --group it cannot be split.
-        codec = ConversationCodec()
         dead = [
             d
             for d in read_topic(settings, names.dead_letters, lambda m: _dead_letter(m, codec))

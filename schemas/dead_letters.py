@@ -25,8 +25,11 @@ class DeadLetterReason(StrEnum):
     """Why a record was dead-lettered. Values are stable: they are written to Kafka."""
 
     #: The value is not a record this reader can decode: null or empty, not Avro, a schema
-    #: fingerprint or registry id it does not know, bytes left after the record, a bad payload.
+    #: fingerprint it does not know, bytes left after the record, a bad payload, or the
+    #: Confluent wire format with no schema registry configured.
     UNDECODABLE = "undecodable"
+    #: The Confluent wire format with a schema id the schema registry does not know.
+    UNKNOWN_SCHEMA = "unknown_schema"
     #: Decoded, but it cannot be put on the wire: e.g. an id that is not safe in an HTTP header.
     UNSENDABLE = "unsendable"
     #: The webhook answered a status that retrying cannot change (a 4xx other than 408/425/429).

@@ -35,8 +35,8 @@ __all__ = ["COMPATIBILITY", "SchemaRegistry", "SchemaRegistrySettings", "value_s
 
 #: The rule every subject ``produce`` registers gets: new schemas read what old ones wrote.
 COMPATIBILITY = "BACKWARD"
-_URL_SETTING = "--schema-registry-url (VOICELENS_SCHEMA_REGISTRY_URL)"
-_AUTH_SETTING = "--schema-registry-basic-auth (VOICELENS_SCHEMA_REGISTRY_BASIC_AUTH)"
+_URL_SETTING = "--schema-registry-url / VOICELENS_SCHEMA_REGISTRY_URL"
+_AUTH_SETTING = "--schema-registry-basic-auth / VOICELENS_SCHEMA_REGISTRY_BASIC_AUTH"
 _SUBJECT_NOT_FOUND = 40401
 _SCHEMA_NOT_FOUND = 40403
 #: What the client raises: the registry's answer, or no answer (httpx2 is its HTTP library).
@@ -157,8 +157,13 @@ class SchemaRegistry:
         return json.loads(latest.schema.schema_str or "null")
 
     def breaks(self, subject: str, schema: Any) -> list[str]:
-        """What in ``schema`` (JSON) the subject's compatibility rule refuses; [] when it may
-        be registered (always for a new subject)."""
+        """What in ``schema`` (JSON) may not follow the subject's latest version: [] when
+        nothing (always for a new subject).
+
+        The registry's compatibility endpoint judges under the subject's rule; the BACKWARD
+        rule every VoiceLens subject gets is also checked here, which names the fields and
+        holds even where the subject's rule was left at NONE.
+        """
         old = self.registered(subject)
         if old is None:
             return []
@@ -167,23 +172,24 @@ class SchemaRegistry:
             f"compatibility check of {subject}",
             lambda: self._client.test_compatibility(subject, candidate),
         )
-        if ok:
-            return []
-        return backward_breaks(schema, old) or [f"{subject}: refused by its compatibility rule"]
+        found = backward_breaks(schema, old)
+        if ok or found:
+            return found
+        return [f"{subject}: refused by the registry's compatibility rule for it"]
 
     def register(self, subject: str, schema: Any) -> int:
         """Register ``schema`` (JSON) under ``subject`` with BACKWARD compatibility; its id.
 
-        Raises :class:`IncompatibleSchemaError` naming the fields before anything is written
-        when the subject holds a schema the new one cannot read.
+        Raises :class:`IncompatibleSchemaError` naming the fields, registering nothing, when
+        the subject's latest schema holds data the new one cannot read.
         """
-        found = self.breaks(subject, schema)
-        if found:
-            raise IncompatibleSchemaError(subject, tuple(found), f"registry {self.url}")
         self._call(
             f"setting {COMPATIBILITY} on {subject}",
             lambda: self._client.set_compatibility(subject, COMPATIBILITY),
         )
+        found = self.breaks(subject, schema)
+        if found:
+            raise IncompatibleSchemaError(subject, tuple(found), f"registry {self.url}")
         candidate = Schema(json.dumps(schema), "AVRO")
         try:
             return self._call(

@@ -1,13 +1,15 @@
-"""Shared fixtures: the real Kafka broker, unique topics and groups.
+"""Shared fixtures: the real Kafka broker, the real schema registry, unique topics and groups.
 
-Tests that need Kafka take ``kafka_settings`` (directly or through a factory). When no broker
-answers, they *fail* with a message saying how to start one — they never skip, in CI or out.
+Tests that need Kafka take ``kafka_settings`` (directly or through a factory), tests that need
+the schema registry ``schema_registry_url``. When the service does not answer, they *fail*
+with a message saying how to start it — they never skip, in CI or out.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -18,6 +20,9 @@ from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.settings import KafkaSettings
 
 BOOTSTRAP = os.environ.get("VOICELENS_TEST_BOOTSTRAP", "127.0.0.1:9092")
+SCHEMA_REGISTRY = os.environ.get(
+    "VOICELENS_TEST_SCHEMA_REGISTRY", "http://127.0.0.1:8081/apis/ccompat/v7"
+)
 
 
 def _broker_answers(bootstrap: str) -> bool:
@@ -38,6 +43,23 @@ def kafka_bootstrap() -> str:
             pytrace=False,
         )
     return BOOTSTRAP
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url() -> str:
+    """The Confluent-compatible API of a live schema registry, or a failed test saying how."""
+    try:
+        with urllib.request.urlopen(f"{SCHEMA_REGISTRY}/subjects", timeout=10) as answer:  # noqa: S310
+            up = answer.status == 200
+    except OSError:
+        up = False
+    if not up:
+        pytest.fail(
+            f"no schema registry answers at {SCHEMA_REGISTRY}: run `make registry-up` "
+            "(or set VOICELENS_TEST_SCHEMA_REGISTRY). Registry tests fail rather than skip.",
+            pytrace=False,
+        )
+    return SCHEMA_REGISTRY
 
 
 @pytest.fixture(scope="session")

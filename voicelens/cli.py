@@ -23,6 +23,7 @@ from voicelens.logs import configure_logging
 from voicelens.producer.generate_command import GenerateCommand
 from voicelens.producer.produce_command import ProduceCommand
 from voicelens.report.command import ReportCommand
+from voicelens.schemas.check_command import SchemasCommand
 from voicelens.settings import ENV_PREFIX, LogSettings, setting_label
 from voicelens.sink.command import SinkCommand
 
@@ -46,6 +47,7 @@ class VoicelensCli(
     replay: CliSubCommand[ReplayCommand]
     sink: CliSubCommand[SinkCommand]
     report: CliSubCommand[ReportCommand]
+    schemas: CliSubCommand[SchemasCommand]
 
     def cli_cmd(self) -> None:
         command = get_subcommand(self)

@@ -106,5 +106,7 @@ def configure_logging(
     # aiohttp's access log would print full request paths, which may carry tokens.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    # The schema registry client's HTTP library logs every request at INFO.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     if root.level > logging.DEBUG:
         logging.getLogger("voicelens.kafka.librdkafka").setLevel(logging.CRITICAL)

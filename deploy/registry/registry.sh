@@ -85,6 +85,12 @@ PY
 
 up() {
   if running; then log "already running (pid $(cat "$pidfile")) at $api"; return 0; fi
+  if ready; then
+    # Started elsewhere (another checkout, a container): use it, and leave stopping it to its
+    # owner (no pid file here, so `down` does not touch it).
+    log "a schema registry already answers at $api; using it"
+    return 0
+  fi
   local p
   for p in "$port" "$mport"; do
     if port_open "$p"; then log "something else already listens on 127.0.0.1:$p"; exit 1; fi
