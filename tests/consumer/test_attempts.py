@@ -100,3 +100,12 @@ async def test_a_redirect_is_never_followed_nor_retried() -> None:
     assert not outcome.delivered
     assert outcome.reason is DeadLetterReason.REDIRECTED
     assert outcome.status == 301
+
+
+async def test_a_request_that_cannot_be_written_is_unsendable_not_a_crash() -> None:
+    broken = UnicodeEncodeError("latin-1", "日", 0, 1, "ordinal not in range(256)")
+    transport, outcome = await _run(broken, HttpAnswer(200))
+    assert transport.posts == 1  # no retry can help
+    assert not outcome.delivered
+    assert outcome.reason is DeadLetterReason.UNSENDABLE
+    assert "UnicodeEncodeError" in outcome.detail
