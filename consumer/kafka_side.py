@@ -41,6 +41,10 @@ _GROUP_MOVED_CODES = frozenset(
         KafkaError.UNKNOWN_MEMBER_ID,
     }
 )
+#: Settings of the classic group protocol that KIP-848's ``group.protocol=consumer`` refuses.
+_CLASSIC_ONLY = frozenset(
+    {"session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy"}
+)
 #: The rebalance callbacks, as ``Consumer.subscribe`` takes them.
 Listener = Callable[[Consumer, list[TopicPartition]], None]
 
@@ -94,6 +98,10 @@ class KafkaSide:
             **self._config.consumer_overrides,
         }
         conf = consumer_config(self._settings, self._config.group, **tuning)
+        if conf.get("group.protocol") == "consumer":
+            # KIP-848: the broker owns these (librdkafka refuses them), unless the user set them.
+            for key in _CLASSIC_ONLY - self._settings.kafka_config.keys():
+                conf.pop(key, None)
         conf["client.id"] = self._config.consumer_id
         conf.update(self.broker.client_config())  # ours win: readiness relies on the interval
         consumer = Consumer(conf)
