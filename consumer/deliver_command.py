@@ -109,6 +109,14 @@ class DeliverCommand(KafkaSettings):
         description="classic: client-side session timeout; consumer: KIP-848, the session "
         "timeout is the broker's group.consumer.session.timeout.ms (45 s by default)",
     )
+    stall_after: float = Field(
+        120.0,
+        gt=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="seconds a member holding lag may finish no record before /readyz "
+        "reports it not ready",
+    )
     commit_metadata_bytes: int = Field(
         DEFAULT_COMMIT_METADATA_BYTES,
         ge=64,
@@ -199,6 +207,7 @@ class DeliverCommand(KafkaSettings):
                 retry_after_cap=self.retry_after_cap,
             ),
             commit_metadata_bytes=self.commit_metadata_bytes,
+            stall_after=self.stall_after,
             consumer_overrides=self._group_overrides(),
         )
         signer = (

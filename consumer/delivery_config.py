@@ -35,6 +35,8 @@ class DeliveryConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: Room for the completion map in each commit's metadata (the broker's limit).
     commit_metadata_bytes: int = DEFAULT_COMMIT_METADATA_BYTES
+    #: Seconds with lag and nothing finished before /readyz says the member cannot progress.
+    stall_after: float = 120.0
     #: librdkafka settings the engine adds to the group's (session timeout, static membership).
     consumer_overrides: dict[str, str | int] = field(default_factory=dict)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -46,13 +47,23 @@ class RegistrySnapshot:
     partitions: tuple[int, ...] = ()
     in_flight: int = 0
     lag: int = 0
+    #: ``time.monotonic()`` of the last record finished (or of the assignment, before any).
+    progress_at: float = 0.0
+
+    def stalled(self, now: float, after: float) -> bool:
+        """Partitions with lag, and nothing finished for ``after`` seconds: this member cannot
+        make progress (an endpoint that never answers, a budget that never comes)."""
+        return bool(self.partitions) and self.lag > 0 and now - self.progress_at > after
 
 
 class PartitionRegistry:
     """Per-partition state of one member, keyed by partition, for the current assignment."""
 
-    def __init__(self, config: DeliveryConfig) -> None:
+    def __init__(self, config: DeliveryConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self._config = config
+        self._clock = clock
+        #: When a record last finished here (or partitions were last assigned).
+        self._progress_at = clock()
         self._parts: dict[int, PartitionState] = {}
         self._generation = 0
         self._span = span_for(config.commit_metadata_bytes)
@@ -82,6 +93,7 @@ class PartitionRegistry:
             self._parts[partition] = state
             added.append(state)
             metrics.partition_assigned(cfg.topic, partition, cfg.partition_rps)
+        self._progress_at = self._clock()  # new partitions: their stall is measured from now
         metrics.PARTITIONS_ASSIGNED.set(len(self._parts))
         self.publish()
         return added
@@ -110,6 +122,10 @@ class PartitionRegistry:
 
     def __len__(self) -> int:
         return len(self._parts)
+
+    def progressed(self) -> None:
+        """A record finished (delivered or dead-lettered)."""
+        self._progress_at = self._clock()
 
     def restore(self, partition: int, offset: int, metadata: str | None) -> None:
         """The group's committed offset and completion map for ``partition``: start from it."""
@@ -193,6 +209,7 @@ class PartitionRegistry:
             partitions=tuple(sorted(self._parts)),
             in_flight=sum(s.backlog for s in states),
             lag=sum(s.lag for s in states),
+            progress_at=self._progress_at,
         )
         return self.snapshot
 

@@ -193,6 +193,7 @@ class RecordPipeline:
             state.delivered_metric.inc()
         else:
             self._stats.dead_lettered += 1
+        self._registry.progressed()
         if self._registry.current(state):
             state.finish(offset)
 

@@ -84,8 +84,14 @@ class DeliveryService:
         return self.registry.snapshot.lag
 
     def ready(self) -> bool:
-        """Partitions assigned and a broker reachable (for /readyz)."""
-        return bool(self.registry.snapshot.partitions) and self.broker.reachable()
+        """Partitions assigned, a broker reachable, and progress: a member holding lag that
+        finished nothing for ``stall_after`` seconds is not ready (for /readyz)."""
+        snapshot = self.registry.snapshot
+        return (
+            bool(snapshot.partitions)
+            and self.broker.reachable()
+            and not snapshot.stalled(time.monotonic(), self.config.stall_after)
+        )
 
     # ------------------------------------------------------------------ the run
     async def run(self, stop: asyncio.Event) -> RunStats:
