@@ -66,6 +66,10 @@ class DeliveryAttempts:
                 except RetriableDeliveryError as exc:
                     timeout = isinstance(exc, DeliveryTimeoutError)
                     _attempt_metrics("retriable", exc.status, sent, timeout=timeout)
+                    if exc.retry_after:
+                        # The receiver said when: the whole partition waits, not this record
+                        # only (its other records would be refused the same way meanwhile).
+                        gate.hold(min(exc.retry_after, self._policy.retry_after_cap))
                     raise
                 except PermanentDeliveryError as exc:
                     _attempt_metrics("permanent", exc.status, sent)

@@ -59,3 +59,19 @@ def test_ids_are_header_safe_and_distinct(a: str, b: str) -> None:
     assert wa.isprintable()
     assert " " not in wa
     assert (wa == wb) == (a == b)
+
+
+async def test_a_paused_partition_waits_without_a_request_slot() -> None:
+    slots = asyncio.Semaphore(1)
+    paused = TokenBucket(None)
+    gate = RequestGate(slots, paused)
+    gate.hold(0.3)  # the receiver said Retry-After for this partition
+    waiting = asyncio.create_task(gate.__aenter__())
+    await asyncio.sleep(0.05)
+    assert not slots.locked()  # another partition may use the slot meanwhile
+    async with RequestGate(slots, TokenBucket(None)):
+        pass
+    await waiting
+    assert slots.locked()  # the pause over, the paused partition took its slot
+    await gate.__aexit__(None, None, None)
+    assert not slots.locked()
