@@ -94,10 +94,13 @@ def encode_completed(commit_point: int, offsets: Iterable[int]) -> str:
         _varint(end - start, runs)  # finished run
         position = end
     bits = bytearray((rel[-1] >> 3) + 1)
+    if len(runs) <= len(bits):
+        # Equal tags, and base64 grows with its input: the shorter bytes win. The bitset is
+        # built only when it wins (a stuck record with thousands finished behind it is one run).
+        return _RUNS + _b64(bytes(runs))
     for r in rel:
         bits[r >> 3] |= 1 << (r & 7)
-    as_runs, as_bits = _RUNS + _b64(bytes(runs)), _BITS + _b64(bytes(bits))
-    return as_runs if len(as_runs) <= len(as_bits) else as_bits
+    return _BITS + _b64(bytes(bits))
 
 
 def decode_completed(commit_point: int, text: str | None) -> frozenset[int]:
