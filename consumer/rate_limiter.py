@@ -20,8 +20,11 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
+from types import TracebackType
 
-__all__ = ["TokenBucket"]
+from prometheus_client import Counter
+
+__all__ = ["RequestGate", "TokenBucket"]
 
 # Guards the grid arithmetic against float error: a slot computed as 4.999999 must be 5.
 _EPSILON = 1e-9
@@ -53,19 +56,40 @@ class TokenBucket:
         self._interval = 0.0 if rate is None else 1.0 / rate
         self._phase = self._interval * slot / of
         self._next = -math.inf
+        #: No slot before this (a receiver's ``Retry-After``), on the wall clock.
+        self._held_until = -math.inf
         self._clock = clock
         self._sleep = sleep
 
     def reserve(self) -> float:
         """Claim the next slot; returns how long to wait for it (0 when it is now)."""
         if self.rate is None:
-            return 0.0
+            return self.paused_for()
         now = self._clock()
-        earliest = max(now, self._next)
+        earliest = max(now, self._next, self._held_until)
         steps = math.ceil((earliest - self._phase) / self._interval - _EPSILON)
         slot = self._phase + steps * self._interval
         self._next = slot + self._interval
         return max(0.0, slot - now)
+
+    def hold(self, seconds: float) -> None:
+        """No slot before ``seconds`` from now (a ``Retry-After``): the partition pauses.
+
+        Slots stay on the grid, so the "at most ``ceil(R)`` in any second" guarantee holds.
+        """
+        if seconds > 0:
+            self._held_until = max(self._held_until, self._clock() + seconds)
+
+    def paused_for(self) -> float:
+        """Seconds left of a :meth:`hold` (0 when none)."""
+        if self._held_until == -math.inf:
+            return 0.0
+        return max(0.0, self._held_until - self._clock())
+
+    async def wait_out_hold(self) -> None:
+        """Sleep through a :meth:`hold` without claiming a slot."""
+        while (pause := self.paused_for()) > 0:
+            await self._sleep(pause)
 
     async def acquire(self) -> float:
         """Wait for a slot; returns the seconds waited."""
@@ -73,3 +97,48 @@ class TokenBucket:
         if wait > 0:
             await self._sleep(wait)
         return wait
+
+
+class RequestGate:
+    """``async with gate:`` around one webhook request: a process-wide request slot, then the
+    partition's next grid slot; the request slot is returned when the block exits, however.
+
+    Acquire and release live in one scope, so a task cancelled anywhere in it (a revoke while
+    it sleeps for its grid slot, say) gives its request slot back. The request slot is taken
+    before the grid slot, so a request leaves at its grid time, never later: a late one could
+    land in a second that already holds its ``ceil(R)``. Nothing is held between attempts:
+    a record waiting to retry leaves the request slots to others.
+    """
+
+    __slots__ = ("_limiter", "_slots", "_wait_metric")
+
+    def __init__(
+        self, slots: asyncio.Semaphore, limiter: TokenBucket, wait_metric: Counter | None = None
+    ) -> None:
+        self._slots = slots
+        self._limiter = limiter
+        self._wait_metric = wait_metric
+
+    def hold(self, seconds: float) -> None:
+        """The receiver asked for a pause (``Retry-After``): no request from this partition
+        starts before it ends; waiting requests hold no request slot meanwhile."""
+        self._limiter.hold(seconds)
+
+    async def __aenter__(self) -> None:
+        await self._limiter.wait_out_hold()  # holding no request slot while paused
+        await self._slots.acquire()
+        try:
+            waited = await self._limiter.acquire()
+        except BaseException:
+            self._slots.release()
+            raise
+        if waited and self._wait_metric is not None:
+            self._wait_metric.inc(waited)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._slots.release()

@@ -99,3 +99,25 @@ async def test_unlimited_never_waits() -> None:
 def test_rate_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         TokenBucket(0)
+
+
+async def test_a_hold_pauses_the_partition_on_its_grid() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(4.0, clock=clock, sleep=clock.sleep)
+    await bucket.acquire()
+    bucket.hold(3.0)  # Retry-After: 3
+    start = clock.now
+    await bucket.acquire()
+    assert clock.now - start >= 3.0
+    assert (clock.now * 4) == pytest.approx(round(clock.now * 4))  # still a grid slot
+
+
+async def test_a_hold_pauses_an_unlimited_partition_too() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(None, clock=clock, sleep=clock.sleep)
+    assert await bucket.acquire() == 0
+    bucket.hold(2.0)
+    assert bucket.paused_for() == pytest.approx(2.0)
+    await bucket.wait_out_hold()
+    assert bucket.paused_for() == 0
+    assert await bucket.acquire() == 0
