@@ -50,7 +50,11 @@ class AsyncProducer:
             await asyncio.sleep(_POLL_EVERY)
 
     async def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
     ) -> None:
         """Produce and wait for the broker's acknowledgement; raises KafkaClientError if refused."""
         future: asyncio.Future[None] = self._loop.create_future()
@@ -83,7 +87,7 @@ class AsyncProducer:
                 metrics.PRODUCED_BYTES.labels(topic),
             )
         counters[0].inc()
-        counters[1].inc(len(value))
+        counters[1].inc(len(value or b""))
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued (serving its callbacks) and stop polling."""

@@ -18,9 +18,10 @@ from voicelens.consumer.exceptions import (
     DeliveryTimeoutError,
     PermanentDeliveryError,
     RetriableDeliveryError,
+    UnsendableError,
 )
 from voicelens.consumer.outcomes import Outcome
-from voicelens.consumer.rate_limiter import TokenBucket
+from voicelens.consumer.rate_limiter import RequestGate
 from voicelens.consumer.retry_policy import RetryPolicy
 from voicelens.consumer.webhook import WebhookClient
 
@@ -47,9 +48,10 @@ class DeliveryAttempts:
         self._client = client
         self._policy = policy
 
-    async def deliver(self, body: bytes, webhook_id: str, limiter: TokenBucket) -> Outcome:
+    async def deliver(self, body: bytes, webhook_id: str, gate: RequestGate) -> Outcome:
         """Attempt until delivered, rejected or out of retries; how it ended, never raises
-        a DeliveryError."""
+        a DeliveryError. Every attempt passes ``gate`` (a request slot and a rate-limit slot,
+        held for that attempt only)."""
         start = time.monotonic()
         first_ms = int(time.time() * 1000)
         attempts = 0
@@ -57,24 +59,23 @@ class DeliveryAttempts:
         async def attempt() -> int:
             nonlocal attempts
             attempts += 1
-            sent = time.monotonic()
-            try:
-                status = await self._client.post(body, webhook_id)
-            except RetriableDeliveryError as exc:
-                timeout = isinstance(exc, DeliveryTimeoutError)
-                _attempt_metrics("retriable", exc.status, sent, timeout=timeout)
-                raise
-            except PermanentDeliveryError as exc:
-                _attempt_metrics("permanent", exc.status, sent)
-                raise
-            _attempt_metrics("success", status, sent)
-            return status
+            async with gate:
+                sent = time.monotonic()
+                try:
+                    return await self._post(body, webhook_id, sent)
+                except RetriableDeliveryError as exc:
+                    timeout = isinstance(exc, DeliveryTimeoutError)
+                    _attempt_metrics("retriable", exc.status, sent, timeout=timeout)
+                    raise
+                except PermanentDeliveryError as exc:
+                    _attempt_metrics("permanent", exc.status, sent)
+                    raise
 
         try:
             try:
                 status = await attempt()
             except RetriableDeliveryError as first:
-                status = await self._retry(limiter, attempt, first, time.monotonic() - start)
+                status = await self._retry(attempt, first, time.monotonic() - start)
         except DeliveryError as exc:
             # Permanent, or retriable with the budget spent: the class names the reason.
             now = int(time.time() * 1000)
@@ -84,9 +85,20 @@ class DeliveryAttempts:
         now = int(time.time() * 1000)
         return Outcome(True, status, attempts, None, first_ms, now, now)
 
+    async def _post(self, body: bytes, webhook_id: str, sent: float) -> int:
+        """One POST; a request that cannot be written at all is an UnsendableError."""
+        try:
+            status = await self._client.post(body, webhook_id)
+        except (UnicodeError, ValueError) as exc:
+            # E.g. a header value HTTP cannot carry: no attempt can succeed, and letting it
+            # escape would stop the member (and every member after it) on this record.
+            detail = f"cannot be sent: {type(exc).__name__}: {exc}"
+            raise UnsendableError(detail) from exc
+        _attempt_metrics("success", status, sent)
+        return status
+
     async def _retry(
         self,
-        limiter: TokenBucket,
         attempt: Callable[[], Awaitable[int]],
         first: RetriableDeliveryError,
         elapsed: float,
@@ -106,7 +118,6 @@ class DeliveryAttempts:
                 if pending is not None:
                     failed, pending = pending, None
                     raise failed
-                await limiter.acquire()  # a retry spends the partition's budget too
-                return await attempt()
+                return await attempt()  # through the gate: retries spend the budget too
         msg = "tenacity ended without a result or an error"  # reraise=True: cannot happen
         raise AssertionError(msg)

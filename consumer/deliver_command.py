@@ -12,6 +12,7 @@ import sys
 import time
 from contextlib import AsyncExitStack
 from ssl import SSLContext
+from typing import Literal
 
 import aiohttp
 import uvloop
@@ -19,6 +20,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from voicelens import topics
 from voicelens.consumer.async_producer import AsyncProducer
+from voicelens.consumer.delivery_config import DEFAULT_COMMIT_METADATA_BYTES
 from voicelens.consumer.endpoint_settings import EndpointSettings
 from voicelens.consumer.http_policy import HttpPolicy, check_webhook_url
 from voicelens.consumer.progress import ProgressReporter
@@ -37,9 +39,14 @@ from voicelens.settings import (
     TopicName,
 )
 
-__all__ = ["DeliverCommand"]
+__all__ = ["MAX_RATE", "DeliverCommand", "GroupProtocol"]
 
 log = logging.getLogger("voicelens.deliver")
+#: Requests/s beyond any webhook (and beyond what one grid slot's float arithmetic resolves):
+#: a budget above it is a typo, not a plan.
+MAX_RATE = 100_000.0
+#: Kafka's consumer group protocols: ``classic`` (join/sync) or ``consumer`` (KIP-848).
+GroupProtocol = Literal["classic", "consumer"]
 
 
 class DeliverCommand(EndpointSettings, LogSettings, MetricsSettings, KafkaSettings):
@@ -55,10 +62,18 @@ class DeliverCommand(EndpointSettings, LogSettings, MetricsSettings, KafkaSettin
         "voicelens-deliver", min_length=1, description="consumer group (one per webhook)"
     )
     max_rps: float | None = Field(
-        None, gt=0, description="webhook budget in requests/s, split over partitions"
+        None,
+        gt=0,
+        le=MAX_RATE,
+        allow_inf_nan=False,
+        description="webhook budget in requests/s, split over partitions",
     )
     partition_rps: float | None = Field(
-        None, gt=0, description="requests/s per partition (overrides --max-rps)"
+        None,
+        gt=0,
+        le=MAX_RATE,
+        allow_inf_nan=False,
+        description="requests/s per partition (overrides --max-rps)",
     )
     max_in_flight: int = Field(
         64, gt=0, le=10_000, description="webhook requests in flight in this process"
@@ -68,13 +83,57 @@ class DeliverCommand(EndpointSettings, LogSettings, MetricsSettings, KafkaSettin
         gt=0,
         description="records taken and not finished per partition (default: max-in-flight)",
     )
-    timeout: float = Field(30.0, gt=0, description="seconds per request")
+    timeout: float = Field(
+        30.0, gt=0, le=3600, allow_inf_nan=False, description="seconds per request"
+    )
     max_attempts: int = Field(6, gt=0, description="attempts per record before the DLQ")
     max_retry_seconds: float = Field(
-        300.0, gt=0, description="total retry time per record before the DLQ"
+        300.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="total retry time per record before the DLQ",
     )
-    retry_after_cap: float = Field(60.0, ge=0, description="longest Retry-After honoured, seconds")
-    grace: float = Field(30.0, ge=0, description="seconds to drain in-flight work on SIGTERM")
+    retry_after_cap: float = Field(
+        60.0, ge=0, allow_inf_nan=False, description="longest Retry-After honoured, seconds"
+    )
+    grace: float = Field(
+        30.0, ge=0, allow_inf_nan=False, description="seconds to drain in-flight work on SIGTERM"
+    )
+    session_timeout: float = Field(
+        10.0,
+        ge=1,
+        le=1800,
+        allow_inf_nan=False,
+        description="seconds without a heartbeat before the group hands this member's "
+        "partitions to others (classic protocol; the broker's minimum is 6 by default)",
+    )
+    group_instance_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=249,
+        description="static membership: a restart with the same id within the session "
+        "timeout gets its partitions back without a rebalance (e.g. the pod name)",
+    )
+    group_protocol: GroupProtocol = Field(
+        "classic",
+        description="classic: client-side session timeout; consumer: KIP-848, the session "
+        "timeout is the broker's group.consumer.session.timeout.ms (45 s by default)",
+    )
+    stall_after: float = Field(
+        120.0,
+        gt=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="seconds a member holding lag may finish no record before /readyz "
+        "reports it not ready",
+    )
+    commit_metadata_bytes: int = Field(
+        DEFAULT_COMMIT_METADATA_BYTES,
+        ge=64,
+        le=1_048_576,
+        description="the broker's offset.metadata.max.bytes: room for the completion map "
+        "committed with each offset",
+    )
     until_drained: bool = Field(
         False, description="exit 0 once everything up to the start end offsets is finished"
     )
@@ -120,6 +179,15 @@ class DeliverCommand(EndpointSettings, LogSettings, MetricsSettings, KafkaSettin
     def _url(cls, value: SecretStr) -> SecretStr:
         check_webhook_url(value.get_secret_value())  # the message never repeats the URL
         return value
+
+    def _group_overrides(self) -> dict[str, str | int]:
+        """librdkafka group settings from ours (``--kafka-config`` still wins over them)."""
+        out: dict[str, str | int] = {"group.protocol": self.group_protocol}
+        if self.group_protocol == "classic":
+            out["session.timeout.ms"] = round(self.session_timeout * 1000)
+        if self.group_instance_id is not None:
+            out["group.instance.id"] = self.group_instance_id
+        return out
 
     def cli_cmd(self) -> None:
         """Run until stopped (or drained); exit 0 on a clean stop."""
@@ -167,6 +235,9 @@ class DeliverCommand(EndpointSettings, LogSettings, MetricsSettings, KafkaSettin
                 max_elapsed=self.max_retry_seconds,
                 retry_after_cap=self.retry_after_cap,
             ),
+            commit_metadata_bytes=self.commit_metadata_bytes,
+            stall_after=self.stall_after,
+            consumer_overrides=self._group_overrides(),
         )
         log.info(
             "delivering %s (%d partitions) to %s as %s in group %s, %s",

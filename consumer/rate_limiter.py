@@ -20,8 +20,11 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
+from types import TracebackType
 
-__all__ = ["TokenBucket"]
+from prometheus_client import Counter
+
+__all__ = ["RequestGate", "TokenBucket"]
 
 # Guards the grid arithmetic against float error: a slot computed as 4.999999 must be 5.
 _EPSILON = 1e-9
@@ -73,3 +76,42 @@ class TokenBucket:
         if wait > 0:
             await self._sleep(wait)
         return wait
+
+
+class RequestGate:
+    """``async with gate:`` around one webhook request: a process-wide request slot, then the
+    partition's next grid slot; the request slot is returned when the block exits, however.
+
+    Acquire and release live in one scope, so a task cancelled anywhere in it (a revoke while
+    it sleeps for its grid slot, say) gives its request slot back. The request slot is taken
+    before the grid slot, so a request leaves at its grid time, never later: a late one could
+    land in a second that already holds its ``ceil(R)``. Nothing is held between attempts:
+    a record waiting to retry leaves the request slots to others.
+    """
+
+    __slots__ = ("_limiter", "_slots", "_wait_metric")
+
+    def __init__(
+        self, slots: asyncio.Semaphore, limiter: TokenBucket, wait_metric: Counter | None = None
+    ) -> None:
+        self._slots = slots
+        self._limiter = limiter
+        self._wait_metric = wait_metric
+
+    async def __aenter__(self) -> None:
+        await self._slots.acquire()
+        try:
+            waited = await self._limiter.acquire()
+        except BaseException:
+            self._slots.release()
+            raise
+        if waited and self._wait_metric is not None:
+            self._wait_metric.inc(waited)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._slots.release()

@@ -34,6 +34,7 @@ __all__ = [
     "RATE_LIMIT_WAIT",
     "REBALANCES",
     "RETRIES",
+    "SKIPPED_FINISHED",
     "WEBHOOK_REQUEST_DURATION",
     "describe_process",
     "partition_assigned",
@@ -75,6 +76,10 @@ DEAD_LETTERED = Counter(
     "voicelens_dead_lettered_total", "Records written to the dead-letter topic", ["reason"]
 )
 RETRIES = Counter("voicelens_delivery_retries_total", "Webhook POSTs retried")
+SKIPPED_FINISHED = Counter(
+    "voicelens_skipped_finished_total",
+    "Records not posted again: a previous owner finished them (the committed completion map)",
+)
 IN_FLIGHT = Gauge("voicelens_in_flight", "Records taken from Kafka and not yet finished")
 RATE_LIMIT_WAIT = Counter(
     "voicelens_rate_limit_wait_seconds_total",

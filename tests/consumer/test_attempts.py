@@ -7,12 +7,13 @@ real sockets and the real sink are in test_transport.py and test_delivery.py.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from voicelens.consumer.attempts import DeliveryAttempts
 from voicelens.consumer.exceptions import DeliveryTimeoutError
 from voicelens.consumer.outcomes import Outcome
-from voicelens.consumer.rate_limiter import TokenBucket
+from voicelens.consumer.rate_limiter import RequestGate, TokenBucket
 from voicelens.consumer.retry_policy import RetryPolicy
 from voicelens.consumer.transport import HttpAnswer
 from voicelens.consumer.webhook import WebhookClient
@@ -44,7 +45,9 @@ class Scripted:
 async def _run(*answers: HttpAnswer | Exception) -> tuple[Scripted, Outcome]:
     transport = Scripted(answers)
     attempts = DeliveryAttempts(WebhookClient(transport), FAST)
-    outcome = await attempts.deliver(b"{}", "msg_1", TokenBucket(None))
+    outcome = await attempts.deliver(
+        b"{}", "msg_1", RequestGate(asyncio.Semaphore(1), TokenBucket(None))
+    )
     return transport, outcome
 
 
@@ -97,3 +100,12 @@ async def test_a_redirect_is_never_followed_nor_retried() -> None:
     assert not outcome.delivered
     assert outcome.reason is DeadLetterReason.REDIRECTED
     assert outcome.status == 301
+
+
+async def test_a_request_that_cannot_be_written_is_unsendable_not_a_crash() -> None:
+    broken = UnicodeEncodeError("latin-1", "日", 0, 1, "ordinal not in range(256)")
+    transport, outcome = await _run(broken, HttpAnswer(200))
+    assert transport.posts == 1  # no retry can help
+    assert not outcome.delivered
+    assert outcome.reason is DeadLetterReason.UNSENDABLE
+    assert "UnicodeEncodeError" in outcome.detail

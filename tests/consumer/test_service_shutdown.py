@@ -13,7 +13,9 @@ from typing import Any, cast
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from voicelens.consumer.service import DeliveryConfig, DeliveryService
+from voicelens.consumer.delivery_config import DeliveryConfig
+from voicelens.consumer.kafka_side import KafkaSide
+from voicelens.consumer.partition_registry import CommitPoint
 from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.settings import KafkaSettings
 
@@ -49,7 +51,11 @@ class FakeConsumer:
         self.closed = True
 
 
-def service_with(consumer: FakeConsumer) -> DeliveryService:
+def points(**offsets: int) -> dict[int, CommitPoint]:
+    return {int(p[1:]): CommitPoint(int(p[1:]), o, "") for p, o in offsets.items()}
+
+
+def kafka_side_with(consumer: FakeConsumer) -> KafkaSide:
     config = DeliveryConfig(
         topic="t",
         group="g",
@@ -66,14 +72,14 @@ def service_with(consumer: FakeConsumer) -> DeliveryService:
         until_drained=True,
         end_offsets={},
     )
-    service = DeliveryService(KafkaSettings(), config, cast(Any, None), cast(Any, None))
-    service._consumer = cast(Any, consumer)
-    return service
+    side = KafkaSide(KafkaSettings(), config)
+    side.consumer = cast(Any, consumer)
+    return side
 
 
 def test_a_commit_refused_while_the_group_moves_is_retried_after_polling() -> None:
     consumer = FakeConsumer(refusals=2)
-    service_with(consumer)._final_commit({0: 5, 1: 7, 9: 1})  # 9: not held, not committed
+    kafka_side_with(consumer).final_commit(points(p0=5, p1=7, p9=1))  # 9: not held, not committed
     assert [(tp.partition, tp.offset) for tp in consumer.committed] == [(0, 5), (1, 7)]
     assert consumer.polls == 2  # the rejoin happens inside poll, between the attempts
     assert consumer.closed
@@ -81,7 +87,7 @@ def test_a_commit_refused_while_the_group_moves_is_retried_after_polling() -> No
 
 def test_a_commit_refused_for_good_still_stores_and_closes() -> None:
     consumer = FakeConsumer(refusals=1_000)
-    service_with(consumer)._final_commit({0: 5})
+    kafka_side_with(consumer).final_commit(points(p0=5))
     assert [(tp.partition, tp.offset) for tp in consumer.stored] == [(0, 5)]
     assert consumer.committed == []
     assert consumer.closed  # close() commits what was stored as the member leaves
@@ -90,5 +96,5 @@ def test_a_commit_refused_for_good_still_stores_and_closes() -> None:
 def test_a_failed_close_is_a_wrapped_error_naming_what_failed() -> None:
     consumer = FakeConsumer(close_fails=True)
     with pytest.raises(KafkaClientError, match="leaving the consumer group") as info:
-        service_with(consumer)._final_commit({0: 5})
+        kafka_side_with(consumer).final_commit(points(p0=5))
     assert isinstance(info.value.__cause__, KafkaException)

@@ -33,6 +33,9 @@ class SinkCommand(LogSettings):
     hang_rate: Rate = Field(0.0, ge=0, le=1, description="fraction never answered in time")
     reject_rate: Rate = Field(0.0, ge=0, le=1, description="fraction rejected for good (422)")
     fail_first: int = Field(0, ge=0, description="answer 503 to the first K attempts of every id")
+    first_error_rate: Rate = Field(
+        0.0, ge=0, le=1, description="fraction of first attempts answered 503"
+    )
     latency_ms: float = Field(0.0, ge=0, description="added delay per request")
     latency_jitter_ms: float = Field(0.0, ge=0, description="extra random delay up to this")
     seed: int = Field(0, description="seed of the fault decisions")
@@ -43,7 +46,8 @@ class SinkCommand(LogSettings):
 
     def cli_cmd(self) -> None:
         """Serve until SIGTERM or SIGINT, then print the final stats."""
-        if self.error_rate + self.throttle_rate + self.hang_rate + self.reject_rate > 1:
+        rates = (self.error_rate, self.throttle_rate, self.hang_rate, self.reject_rate)
+        if sum(rates) + self.first_error_rate > 1:
             from voicelens.exceptions import ConfigError
 
             raise ConfigError(setting_label("error_rate"), "the fault rates add up to more than 1")
@@ -55,6 +59,7 @@ class SinkCommand(LogSettings):
                 self.reject_rate,
                 self.fail_first,
                 self.seed,
+                self.first_error_rate,
             ),
             retry_after=self.retry_after,
             latency_ms=self.latency_ms,

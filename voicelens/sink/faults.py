@@ -2,7 +2,8 @@
 
 Rates are decided by hashing (seed, webhook-id, attempt), so a rehearsal is repeatable and a
 retried request gets a fresh decision. ``fail_first`` fails the first K attempts of every id,
-which makes "retried, then delivered" exact.
+which makes "retried, then delivered" exact; ``first_error_rate`` fails that fraction of first
+attempts only (503), the way a receiver that is briefly overloaded does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class FaultPlan:
     reject_rate: float = 0.0
     fail_first: int = 0
     seed: int = 0
+    first_error_rate: float = 0.0
 
     def _roll(self, webhook_id: str, attempt: int) -> float:
         digest = hashlib.blake2b(
@@ -43,6 +45,7 @@ class FaultPlan:
             ("hang", self.hang_rate),
             ("throttle", self.throttle_rate),
             ("error", self.error_rate),
+            ("error", self.first_error_rate if attempt == 1 else 0.0),
         ):
             if roll < rate:
                 return decision  # type: ignore[return-value]
