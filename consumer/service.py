@@ -26,16 +26,15 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Sequence
 
 from voicelens import metrics
 from voicelens.consumer.async_producer import AsyncProducer
-from voicelens.consumer.attempts import DeliveryAttempts
 from voicelens.consumer.delivery_config import DeliveryConfig, RunStats
 from voicelens.consumer.kafka_side import KafkaSide
 from voicelens.consumer.partition_registry import CommitPoint, PartitionRegistry
-from voicelens.consumer.pipeline import RecordPipeline
+from voicelens.consumer.pipeline import EndpointRoute, RecordPipeline
 from voicelens.consumer.rebalance import RebalanceListener
-from voicelens.consumer.webhook import WebhookClient
 from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.settings import KafkaSettings
 
@@ -57,7 +56,7 @@ class DeliveryService:
         self,
         settings: KafkaSettings,
         config: DeliveryConfig,
-        client: WebhookClient,
+        endpoints: Sequence[EndpointRoute],
         producer: AsyncProducer,
     ) -> None:
         self.config = config
@@ -65,9 +64,7 @@ class DeliveryService:
         self.registry = PartitionRegistry(config)
         self.kafka = KafkaSide(settings, config)
         self.broker = self.kafka.broker
-        self.pipeline = RecordPipeline(
-            config, self.registry, DeliveryAttempts(client, config.retry), producer, self.stats
-        )
+        self.pipeline = RecordPipeline(config, self.registry, endpoints, producer, self.stats)
         self.assigned_once = asyncio.Event()
         self._stopping = False
         self._last_restore = self._last_lag = self._last_group_check = -1e9
@@ -78,6 +75,10 @@ class DeliveryService:
     def in_flight(self) -> int:
         """Records taken and not finished, over all partitions (as of the last cycle)."""
         return self.registry.snapshot.in_flight
+
+    def requests_in_flight(self) -> int:
+        """Webhook requests holding a request slot now (read on the event loop thread)."""
+        return self.pipeline.requests_in_flight()
 
     def lag(self) -> int:
         """End offsets minus commit points over the partitions held (as last measured)."""
