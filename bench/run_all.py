@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import bench_delivery
+import bench_endpoints
 import bench_generator
 import bench_producer
 import bench_rate_limit
@@ -30,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "producer": bench_producer.run,
     "delivery": bench_delivery.run,
     "rate_limit": bench_rate_limit.run,
+    "endpoints": bench_endpoints.run,
     "transport": bench_transport.run,
 }
 
