@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import bench_delivery
+import bench_endpoints
 import bench_generator
 import bench_producer
 import bench_rate_limit
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "producer": bench_producer.run,
     "delivery": bench_delivery.run,
     "rate_limit": bench_rate_limit.run,
+    "endpoints": bench_endpoints.run,
     "transport": bench_transport.run,
     "words": bench_words.run,
     "wire_format": bench_wire_format.run,

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from voicelens import metrics
+from voicelens.consumer.circuit_breaker import CircuitState
+from voicelens.consumer.endpoints import EndpointHealth
 from voicelens.consumer.exceptions import (
     DeliveryError,
     DeliveryTimeoutError,
@@ -34,6 +36,14 @@ def _attempts_counter(result: str, status_class: str) -> Any:
     return metrics.DELIVERY_ATTEMPTS.labels(result, status_class)
 
 
+def _failed(exc: DeliveryError, attempts: int, first_ms: int) -> Outcome:
+    # Permanent, or retriable with the budget spent: the class names the reason.
+    now = int(time.time() * 1000)
+    return Outcome(
+        False, exc.status, attempts, exc.dead_letter_reason, first_ms, now, now, exc.detail
+    )
+
+
 def _attempt_metrics(
     result: str, status: int | None, sent: float, *, timeout: bool = False
 ) -> None:
@@ -42,52 +52,78 @@ def _attempt_metrics(
 
 
 class DeliveryAttempts:
-    """Posts bodies through one client under one retry policy."""
+    """Posts bodies through one endpoint's client under one retry policy.
 
-    def __init__(self, client: WebhookClient, policy: RetryPolicy) -> None:
+    ``health`` is the endpoint's breaker: an attempt waits for it (holding nothing) while the
+    endpoint is down, and a record whose retries ran out while the breaker was not closed gets a
+    fresh budget once it closes: an outage is the endpoint's failure, not the record's, so it
+    sends nothing to the DLQ.
+    """
+
+    def __init__(
+        self, client: WebhookClient, policy: RetryPolicy, health: EndpointHealth | None = None
+    ) -> None:
         self._client = client
         self._policy = policy
+        self._health = health
 
     async def deliver(self, body: bytes, webhook_id: str, gate: RequestGate) -> Outcome:
         """Attempt until delivered, rejected or out of retries; how it ended, never raises
         a DeliveryError. Every attempt passes ``gate`` (a request slot and a rate-limit slot,
         held for that attempt only)."""
-        start = time.monotonic()
         first_ms = int(time.time() * 1000)
         attempts = 0
+        health = self._health
+        tripped = False  # the breaker left "closed" during this record's current budget
 
         async def attempt() -> int:
-            nonlocal attempts
-            attempts += 1
-            async with gate:
-                sent = time.monotonic()
-                try:
-                    return await self._post(body, webhook_id, sent)
-                except RetriableDeliveryError as exc:
-                    timeout = isinstance(exc, DeliveryTimeoutError)
-                    _attempt_metrics("retriable", exc.status, sent, timeout=timeout)
-                    if exc.retry_after:
-                        # The receiver said when: the whole partition waits, not this record
-                        # only (its other records would be refused the same way meanwhile).
-                        gate.hold(min(exc.retry_after, self._policy.retry_after_cap))
-                    raise
-                except PermanentDeliveryError as exc:
-                    _attempt_metrics("permanent", exc.status, sent)
-                    raise
+            nonlocal attempts, tripped
+            while True:
+                probe = await health.admit() if health is not None else False
+                async with gate:
+                    if health is not None and not probe and not health.still_closed():
+                        # It opened while this request waited for its rate-limit slot: leave
+                        # the gate (the slot goes back) and wait for the endpoint again.
+                        continue
+                    attempts += 1
+                    error: DeliveryError | None = None
+                    sent = time.monotonic()
+                    try:
+                        return await self._post(body, webhook_id, sent)
+                    except RetriableDeliveryError as exc:
+                        error = exc
+                        timeout = isinstance(exc, DeliveryTimeoutError)
+                        _attempt_metrics("retriable", exc.status, sent, timeout=timeout)
+                        if exc.retry_after:
+                            # The receiver said when: the whole partition waits, not this record
+                            # only (its other records would be refused the same way meanwhile).
+                            gate.hold(min(exc.retry_after, self._policy.retry_after_cap))
+                        raise
+                    except PermanentDeliveryError as exc:
+                        error = exc
+                        _attempt_metrics("permanent", exc.status, sent)
+                        raise
+                    finally:
+                        if health is not None:
+                            health.record(error)
+                            tripped = tripped or health.state is not CircuitState.CLOSED
 
-        try:
+        while True:
+            start = time.monotonic()
             try:
-                status = await attempt()
-            except RetriableDeliveryError as first:
-                status = await self._retry(attempt, first, time.monotonic() - start)
-        except DeliveryError as exc:
-            # Permanent, or retriable with the budget spent: the class names the reason.
+                try:
+                    status = await attempt()
+                except RetriableDeliveryError as first:
+                    status = await self._retry(attempt, first, time.monotonic() - start)
+            except RetriableDeliveryError as exc:
+                if tripped and health is not None:
+                    tripped = False
+                    continue  # the endpoint was down: wait for it, then a fresh budget
+                return _failed(exc, attempts, first_ms)
+            except DeliveryError as exc:
+                return _failed(exc, attempts, first_ms)
             now = int(time.time() * 1000)
-            return Outcome(
-                False, exc.status, attempts, exc.dead_letter_reason, first_ms, now, now, exc.detail
-            )
-        now = int(time.time() * 1000)
-        return Outcome(True, status, attempts, None, first_ms, now, now)
+            return Outcome(True, status, attempts, None, first_ms, now, now)
 
     async def _post(self, body: bytes, webhook_id: str, sent: float) -> int:
         """One POST; a request that cannot be written at all is an UnsendableError."""

@@ -6,23 +6,28 @@ import asyncio
 import gc
 import logging
 import os
+import re
 import signal
 import socket
 import sys
 import time
 from contextlib import AsyncExitStack
 from ssl import SSLContext
-from typing import Literal
+from typing import Annotated, Literal
 
 import aiohttp
 import uvloop
 from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from voicelens import topics
 from voicelens.consumer.async_producer import AsyncProducer
-from voicelens.consumer.delivery_config import DEFAULT_COMMIT_METADATA_BYTES
+from voicelens.consumer.attempts import DeliveryAttempts
+from voicelens.consumer.delivery_config import DEFAULT_COMMIT_METADATA_BYTES, Ordering
 from voicelens.consumer.endpoint_settings import EndpointSettings
+from voicelens.consumer.endpoints import EndpointHealth
 from voicelens.consumer.http_policy import HttpPolicy, check_webhook_url
+from voicelens.consumer.pipeline import EndpointRoute
 from voicelens.consumer.progress import ProgressReporter
 from voicelens.consumer.retry_policy import RetryPolicy
 from voicelens.consumer.service import DeliveryConfig, DeliveryService
@@ -48,6 +53,7 @@ log = logging.getLogger("voicelens.deliver")
 MAX_RATE = 100_000.0
 #: Kafka's consumer group protocols: ``classic`` (join/sync) or ``consumer`` (KIP-848).
 GroupProtocol = Literal["classic", "consumer"]
+_ENDPOINT_SEPARATOR = re.compile(r"\s+|,(?=https?://)")
 
 
 class DeliverCommand(
@@ -61,8 +67,11 @@ class DeliverCommand(
 
     model_config = BASE_CONFIG
 
-    webhook_url: SecretStr = Field(
-        description="the webhook (its path and query are treated as secret)"
+    webhook_url: Annotated[list[SecretStr], NoDecode] = Field(
+        description="the webhook (its path and query are treated as secret); repeat for "
+        "parallel endpoints (the variable: space-separated), partition p going to endpoint "
+        "p mod N",
+        min_length=1,
     )
     topic: TopicName = Field(topics.CONVERSATIONS, description="conversations topic")
     group: str = Field(
@@ -73,7 +82,7 @@ class DeliverCommand(
         gt=0,
         le=MAX_RATE,
         allow_inf_nan=False,
-        description="webhook budget in requests/s, split over partitions",
+        description="each endpoint's budget in requests/s, split over its partitions",
     )
     partition_rps: float | None = Field(
         None,
@@ -181,10 +190,30 @@ class DeliverCommand(
         description="follow 307/308 to the webhook's own scheme, host and port (max 5)",
     )
 
+    ordering: Ordering = Field(
+        Ordering.NONE,
+        description="none: as fast as the budget allows; key: records with the same key in "
+        "offset order, one in flight per key",
+    )
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        # The variable holds the endpoints space-separated; a repeated flag reaches here joined
+        # by commas, so a comma starts a new endpoint only where an http(s) URL begins.
+        if isinstance(value, str):
+            return [v for v in _ENDPOINT_SEPARATOR.split(value) if v]
+        return value
+
     @field_validator("webhook_url")
     @classmethod
-    def _url(cls, value: SecretStr) -> SecretStr:
-        check_webhook_url(value.get_secret_value())  # the message never repeats the URL
+    def _urls(cls, value: list[SecretStr]) -> list[SecretStr]:
+        urls = [v.get_secret_value() for v in value]
+        for url in urls:
+            check_webhook_url(url)  # the message never repeats the URL
+        if len(set(urls)) != len(urls):
+            msg = "the same endpoint is given twice"
+            raise ValueError(msg)
         return value
 
     def _group_overrides(self) -> dict[str, str | int]:
@@ -202,6 +231,7 @@ class DeliverCommand(
         signer = self.signer()
         headers = self.static_headers()
         tls = self.tls_context()
+        self.breaker_policy()
         # Every record allocates many short-lived, acyclic objects (the decoded conversation, its
         # event): with the default threshold the cyclic GC would run every few records and
         # rescan the imported modules' objects. Frozen start-up objects and a larger first
@@ -220,16 +250,19 @@ class DeliverCommand(
         for name in (topics.dlq_topic(self.topic), self.deliveries_topic):
             admin.ensure(TopicSpec(name, partitions, self.replication_factor), exact=False)
         end_offsets = admin.end_offsets(self.topic) if self.until_drained else {}
-        rps = self.partition_rps or (self.max_rps / partitions if self.max_rps else None)
-        url = self.webhook_url.get_secret_value()
+        urls = [u.get_secret_value() for u in self.webhook_url]
+        labels = [redact_url(u) for u in urls]
         config = DeliveryConfig(
             topic=self.topic,
             group=self.group,
             consumer_id=self.consumer_id,
             deliveries_topic=self.deliveries_topic,
             dlq_topic=topics.dlq_topic(self.topic),
-            webhook_label=redact_url(url),
-            partition_rps=rps,
+            webhook_label=" ".join(labels),
+            partition_rps=self.partition_rps,
+            endpoint_rps=self.max_rps,
+            endpoints=len(urls),
+            ordering=self.ordering,
             partitions=partitions,
             max_in_flight=self.max_in_flight,
             partition_window=self.partition_window or self.max_in_flight,
@@ -246,6 +279,13 @@ class DeliverCommand(
             stall_after=self.stall_after,
             consumer_overrides=self._group_overrides(),
         )
+        budget = (
+            f"{self.partition_rps:.3g} req/s per partition"
+            if self.partition_rps
+            else f"{self.max_rps:.3g} req/s per endpoint"
+            if self.max_rps
+            else "no rate limit"
+        )
         log.info(
             "delivering %s (%d partitions) to %s as %s in group %s, %s",
             self.topic,
@@ -253,7 +293,7 @@ class DeliverCommand(
             config.webhook_label,
             self.consumer_id,
             self.group,
-            f"{rps:.3g} req/s per partition" if rps else "no rate limit",
+            budget,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -266,28 +306,29 @@ class DeliverCommand(
                 idle_timeout=self.idle_timeout,
                 follow_redirects=self.follow_redirects,
             )
-            transport = open_transport(
-                url,
-                self.max_in_flight,
-                policy,
-                tls=tls,
-                kind=self.http_client,
-            )
-            stack.push_async_callback(transport.aclose)
             auth_session = await stack.enter_async_context(aiohttp.ClientSession())
             auth = self.oauth(auth_session)
             if auth is not None:
                 await auth.check()  # a wrong token URL or client fails before any record
+            routes = []
+            for index, (url, label) in enumerate(zip(urls, labels, strict=True)):
+                transport = open_transport(
+                    url, self.max_in_flight, policy, tls=tls, kind=self.http_client
+                )
+                stack.push_async_callback(transport.aclose)
+                client = WebhookClient(transport, signer, headers, auth)
+                health = EndpointHealth(str(index), self.breaker_policy())
+                attempts = DeliveryAttempts(client, config.retry, health)
+                routes.append(EndpointRoute(attempts, label))
             producer = AsyncProducer(self, loop)
             stack.callback(producer.close)
-            client = WebhookClient(transport, signer, headers, auth)
             registry = None
             if self.schema_registry_url is not None:
                 registry = stack.enter_context(SchemaRegistry(self))
             service = DeliveryService(
                 self,
                 config,
-                client,
+                routes,
                 producer,
                 lookup=None if registry is None else registry.writer_schema,
             )

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 
+from voicelens.consumer.endpoints import GridPosition, grid_position
 from voicelens.consumer.retry_policy import RetryPolicy
 
-__all__ = ["DEFAULT_COMMIT_METADATA_BYTES", "DeliveryConfig", "RunStats"]
+__all__ = ["DEFAULT_COMMIT_METADATA_BYTES", "DeliveryConfig", "Ordering", "RunStats"]
 
 #: The broker's ``offset.metadata.max.bytes`` default: commit metadata longer than this is
 #: refused (``OFFSET_METADATA_TOO_LARGE``), so the completion map is sized to fit in it.
 DEFAULT_COMMIT_METADATA_BYTES = 4096
+
+
+class Ordering(StrEnum):
+    """What order records reach the webhook in (``--ordering``)."""
+
+    #: As fast as the budget allows: records of a partition are in flight together, and one in
+    #: retry does not hold back the others.
+    NONE = "none"
+    #: Records with the same key strictly in offset order: one in flight per key, and a record
+    #: in retry holds back only the later records of its key.
+    KEY = "key"
 
 
 @dataclass(frozen=True)
@@ -23,7 +36,8 @@ class DeliveryConfig:
     consumer_id: str
     deliveries_topic: str
     dlq_topic: str
-    webhook_label: str  # redacted: scheme://host/…
+    webhook_label: str  # redacted: scheme://host/… (the endpoints', joined, for logs)
+    #: Requests/s of one partition when given as such (``--partition-rps``), else None.
     partition_rps: float | None
     partitions: int  # of the topic: each partition's slot on the shared rate grid
     max_in_flight: int
@@ -39,6 +53,20 @@ class DeliveryConfig:
     stall_after: float = 120.0
     #: librdkafka settings the engine adds to the group's (session timeout, static membership).
     consumer_overrides: dict[str, str | int] = field(default_factory=dict)
+    #: Each endpoint's budget (``--max-rps``), split over the partitions routed to it.
+    endpoint_rps: float | None = None
+    #: Webhook endpoints: partition p goes to endpoint p mod endpoints.
+    endpoints: int = 1
+    ordering: Ordering = Ordering.NONE
+
+    def partition_rate(self, partition: int) -> tuple[float | None, GridPosition]:
+        """A partition's requests/s (None: unlimited) and its place on its endpoint's grid."""
+        position = grid_position(partition, self.partitions, self.endpoints)
+        if self.partition_rps is not None:
+            return self.partition_rps, position
+        if self.endpoint_rps is None:
+            return None, position
+        return self.endpoint_rps / position.of, position
 
 
 @dataclass

@@ -15,6 +15,7 @@ import aiohttp
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
+from voicelens.consumer.circuit_breaker import BreakerPolicy
 from voicelens.consumer.endpoint_auth import OAuthTokenSource, StaticHeader, parse_header
 from voicelens.consumer.http_policy import check_webhook_url
 from voicelens.consumer.signing import SIGNING_SETTING, WebhookSigner
@@ -72,6 +73,45 @@ class EndpointSettings(BaseSettings):
     insecure_skip_tls_verify: bool = Field(
         False, description="do not verify the webhook's TLS certificate"
     )
+    circuit_breaker: bool = Field(
+        True, description="stop sending to an endpoint that is down, probing until it is up"
+    )
+    breaker_failure_ratio: float = Field(
+        0.5, gt=0, le=1, description="share of failed attempts in the window that opens it"
+    )
+    breaker_window: int = Field(20, ge=1, le=10_000, description="attempts the ratio looks at")
+    breaker_min_calls: int = Field(
+        10, ge=1, le=10_000, description="attempts in the window before the ratio counts"
+    )
+    breaker_consecutive_failures: int = Field(
+        5, ge=1, le=10_000, description="failures in a row that open it"
+    )
+    breaker_cool_down: float = Field(
+        5.0, gt=0, le=3600, allow_inf_nan=False, description="seconds open before a probe"
+    )
+    breaker_max_cool_down: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="longest cool-down (it doubles after each failed probe)",
+    )
+
+    def breaker_policy(self) -> BreakerPolicy | None:
+        """The endpoints' breaker policy; None with ``--no-circuit-breaker``."""
+        if not self.circuit_breaker:
+            return None
+        try:
+            return BreakerPolicy(
+                failure_ratio=self.breaker_failure_ratio,
+                window=self.breaker_window,
+                min_calls=self.breaker_min_calls,
+                consecutive_failures=self.breaker_consecutive_failures,
+                cool_down=self.breaker_cool_down,
+                max_cool_down=self.breaker_max_cool_down,
+            )
+        except ValueError as exc:
+            raise ConfigError("--breaker-* (VOICELENS_BREAKER_*)", str(exc)) from exc
 
     def signer(self) -> WebhookSigner | None:
         """The request signer from the variable or the file."""

@@ -43,6 +43,9 @@ class PartitionState:
     #: The group's committed offset and completion map have been read (records are not started
     #: before, so none a previous owner finished is posted again).
     restored: asyncio.Event = field(default_factory=asyncio.Event)
+    #: ``--ordering key``: per key, the event its latest record sets when finished; a later
+    #: record of the key waits for it.
+    key_tails: dict[bytes, asyncio.Event] = field(default_factory=dict)
     #: End offset minus commit point, as last measured.
     lag: int = 0
     draining: bool = False

@@ -79,20 +79,19 @@ class PartitionRegistry:
         cfg = self._config
         added = []
         for partition in partitions:
+            rate, position = cfg.partition_rate(partition)
             state = PartitionState(
                 partition=partition,
                 generation=self._generation,
                 tracker=OffsetTracker(span=self._span),
-                limiter=TokenBucket(
-                    cfg.partition_rps, slot=partition % cfg.partitions, of=cfg.partitions
-                ),
+                limiter=TokenBucket(rate, slot=position.slot, of=position.of),
                 window=asyncio.Semaphore(cfg.partition_window),
                 end_offset=cfg.end_offsets.get(partition, 0),
                 delivered_metric=metrics.DELIVERED.labels(cfg.topic, str(partition)),
             )
             self._parts[partition] = state
             added.append(state)
-            metrics.partition_assigned(cfg.topic, partition, cfg.partition_rps)
+            metrics.partition_assigned(cfg.topic, partition, rate)
         self._progress_at = self._clock()  # new partitions: their stall is measured from now
         metrics.PARTITIONS_ASSIGNED.set(len(self._parts))
         self.publish()

@@ -15,9 +15,12 @@ stops the member, since finishing the record would then lose it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import orjson
@@ -26,16 +29,17 @@ from confluent_kafka import KafkaError, Message
 from voicelens import metrics
 from voicelens.consumer.async_producer import AsyncProducer
 from voicelens.consumer.attempts import DeliveryAttempts
-from voicelens.consumer.delivery_config import DeliveryConfig, RunStats
+from voicelens.consumer.delivery_config import DeliveryConfig, Ordering, RunStats
+from voicelens.consumer.endpoints import route
 from voicelens.consumer.outcomes import Outcome, dead_letter_headers, delivery_event
 from voicelens.consumer.partition import PartitionState
 from voicelens.consumer.partition_registry import PartitionRegistry
-from voicelens.consumer.rate_limiter import RequestGate
+from voicelens.consumer.rate_limiter import RequestGate, RequestSlots
 from voicelens.schemas.codec import ConversationCodec, DeliveryEventCodec, WriterLookup
 from voicelens.schemas.dead_letters import DeadLetterReason
 from voicelens.schemas.exceptions import DecodeError, UnknownSchemaError
 
-__all__ = ["RecordPipeline", "webhook_id_for"]
+__all__ = ["EndpointRoute", "RecordPipeline", "webhook_id_for"]
 
 log = logging.getLogger("voicelens.deliver")
 
@@ -52,6 +56,15 @@ def webhook_id_for(call_id: str) -> str:
     return "msg_" + quote(call_id, safe="")
 
 
+@dataclass(frozen=True, slots=True)
+class EndpointRoute:
+    """Where one endpoint's records go: its attempts (client, retry policy, breaker) and the
+    redacted URL its delivery events name."""
+
+    attempts: DeliveryAttempts
+    webhook_label: str
+
+
 class _Undecodable(Exception):
     """The record is not a conversation this reader can post."""
 
@@ -63,7 +76,7 @@ class RecordPipeline:
         self,
         config: DeliveryConfig,
         registry: PartitionRegistry,
-        attempts: DeliveryAttempts,
+        endpoints: Sequence[EndpointRoute],
         producer: AsyncProducer,
         stats: RunStats,
         *,
@@ -71,16 +84,20 @@ class RecordPipeline:
     ) -> None:
         self._config = config
         self._registry = registry
-        self._attempts = attempts
+        self._endpoints = tuple(endpoints)
         self._producer = producer
         self._stats = stats
         # lookup: the schema registry's, for Confluent wire-format records; None: none set.
         self._codec = ConversationCodec(lookup=lookup)
         self._events = DeliveryEventCodec()
         #: The process's ``--max-in-flight`` webhook request slots, shared by every partition.
-        self._slots = asyncio.Semaphore(config.max_in_flight)
+        self._slots = RequestSlots(config.max_in_flight)
         #: The first failure that must stop the member (a Kafka write refused), if any.
         self.fatal: BaseException | None = None
+
+    def requests_in_flight(self) -> int:
+        """Webhook requests holding one of the process's request slots now."""
+        return self._slots.held
 
     # ------------------------------------------------------------------ intake
     def start(self, state: PartitionState) -> None:
@@ -171,6 +188,7 @@ class RecordPipeline:
     async def _process(self, state: PartitionState, msg: Message, gate: RequestGate) -> None:
         cfg = self._config
         partition, offset = state.partition, msg.offset() or 0
+        endpoint = self._endpoints[route(partition, len(self._endpoints))]
         value = msg.value()
         first = now_ms = int(time.time() * 1000)
         call_id: str | None = None
@@ -189,7 +207,8 @@ class RecordPipeline:
         except (TypeError, ValueError) as exc:  # orjson: decoded, but not JSON-serialisable
             outcome = _dead(DeadLetterReason.UNSENDABLE, f"{type(exc).__name__}: {exc}", now_ms)
         else:
-            outcome = await self._attempts.deliver(body, webhook_id, gate)
+            async with self._in_key_order(state, msg.key()):
+                outcome = await endpoint.attempts.deliver(body, webhook_id, gate)
         if not outcome.delivered:
             await self._producer.send(
                 cfg.dlq_topic,
@@ -208,7 +227,7 @@ class RecordPipeline:
             topic=cfg.topic,
             partition=partition,
             offset=offset,
-            webhook=cfg.webhook_label,
+            webhook=endpoint.webhook_label,
         )
         key = call_id.encode("utf-8") if call_id else None
         await self._producer.send(cfg.deliveries_topic, self._events.encode(event), key)
@@ -221,6 +240,28 @@ class RecordPipeline:
         self._registry.progressed()
         if self._registry.current(state):
             state.finish(offset)
+
+    @contextlib.asynccontextmanager
+    async def _in_key_order(self, state: PartitionState, key: bytes | None) -> AsyncIterator[None]:
+        """With ``--ordering key``: enter once the previous record of ``key`` has finished.
+
+        Records join their key's chain in offset order: the worker starts their tasks in that
+        order and each joins before its first ``await``. A record without a key is not held.
+        """
+        if self._config.ordering is not Ordering.KEY or key is None:
+            yield
+            return
+        previous = state.key_tails.get(key)
+        mine = asyncio.Event()
+        state.key_tails[key] = mine
+        try:
+            if previous is not None:
+                await previous.wait()
+            yield
+        finally:
+            mine.set()
+            if state.key_tails.get(key) is mine:
+                del state.key_tails[key]
 
     # ------------------------------------------------------------------ stopping
     def halt(self, states: list[PartitionState]) -> set[asyncio.Task[None]]:

@@ -54,9 +54,8 @@ class Snapshot:
         """Read ``service`` now (on its event loop thread)."""
         limit = service.config.max_in_flight
         # A request slot (one of --max-in-flight) is held from the partition's turn on the rate
-        # grid until the webhook's answer, retries included: the README's "webhook requests in
-        # flight". The service keeps no count of held slots, only the semaphore of free ones.
-        requests = limit - service._slots._value
+        # grid until the webhook's answer: the README's "webhook requests in flight".
+        requests = service.requests_in_flight()
         taken = service.in_flight()  # records taken from Kafka and not finished
         stats = service.stats
         return cls(

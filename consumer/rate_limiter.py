@@ -21,10 +21,11 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Literal
 
 from prometheus_client import Counter
 
-__all__ = ["RequestGate", "TokenBucket"]
+__all__ = ["RequestGate", "RequestSlots", "TokenBucket"]
 
 # Guards the grid arithmetic against float error: a slot computed as 4.999999 must be 5.
 _EPSILON = 1e-9
@@ -97,6 +98,27 @@ class TokenBucket:
         if wait > 0:
             await self._sleep(wait)
         return wait
+
+
+class RequestSlots(asyncio.Semaphore):
+    """The process's ``--max-in-flight`` webhook request slots; ``held`` counts those taken
+    (the progress display's "requests in flight")."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.held = 0
+
+    async def acquire(self) -> Literal[True]:
+        """Take a slot, waiting for one."""
+        await super().acquire()
+        self.held += 1
+        return True
+
+    def release(self) -> None:
+        """Give a slot back."""
+        self.held -= 1
+        super().release()
 
 
 class RequestGate:

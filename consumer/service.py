@@ -26,16 +26,15 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Sequence
 
 from voicelens import metrics
 from voicelens.consumer.async_producer import AsyncProducer
-from voicelens.consumer.attempts import DeliveryAttempts
 from voicelens.consumer.delivery_config import DeliveryConfig, RunStats
 from voicelens.consumer.kafka_side import KafkaSide
 from voicelens.consumer.partition_registry import CommitPoint, PartitionRegistry
-from voicelens.consumer.pipeline import RecordPipeline
+from voicelens.consumer.pipeline import EndpointRoute, RecordPipeline
 from voicelens.consumer.rebalance import RebalanceListener
-from voicelens.consumer.webhook import WebhookClient
 from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.schemas.codec import WriterLookup
 from voicelens.settings import KafkaSettings
@@ -58,7 +57,7 @@ class DeliveryService:
         self,
         settings: KafkaSettings,
         config: DeliveryConfig,
-        client: WebhookClient,
+        endpoints: Sequence[EndpointRoute],
         producer: AsyncProducer,
         *,
         lookup: WriterLookup | None = None,
@@ -69,12 +68,7 @@ class DeliveryService:
         self.kafka = KafkaSide(settings, config)
         self.broker = self.kafka.broker
         self.pipeline = RecordPipeline(
-            config,
-            self.registry,
-            DeliveryAttempts(client, config.retry),
-            producer,
-            self.stats,
-            lookup=lookup,
+            config, self.registry, endpoints, producer, self.stats, lookup=lookup
         )
         self.assigned_once = asyncio.Event()
         self._stopping = False
@@ -86,6 +80,10 @@ class DeliveryService:
     def in_flight(self) -> int:
         """Records taken and not finished, over all partitions (as of the last cycle)."""
         return self.registry.snapshot.in_flight
+
+    def requests_in_flight(self) -> int:
+        """Webhook requests holding a request slot now (read on the event loop thread)."""
+        return self.pipeline.requests_in_flight()
 
     def lag(self) -> int:
         """End offsets minus commit points over the partitions held (as last measured)."""

@@ -25,6 +25,10 @@ __all__ = [
     "DELIVERED",
     "DELIVERY_ATTEMPTS",
     "DELIVERY_LATENCY",
+    "ENDPOINT_OPEN_SECONDS",
+    "ENDPOINT_PROBES",
+    "ENDPOINT_STATE",
+    "ENDPOINT_TRANSITIONS",
     "GENERATED",
     "IN_FLIGHT",
     "PARTITIONS_ASSIGNED",
@@ -85,6 +89,27 @@ RATE_LIMIT_WAIT = Counter(
     "voicelens_rate_limit_wait_seconds_total",
     "Time records waited for a rate-limit token",
     ["partition"],
+)
+# Per webhook endpoint: its index in --webhook-url, never the URL (it may hold a secret).
+ENDPOINT_STATE = Gauge(
+    "voicelens_endpoint_state",
+    "Circuit breaker of a webhook endpoint: 0 closed, 1 half-open (probing), 2 open",
+    ["endpoint"],
+)
+ENDPOINT_TRANSITIONS = Counter(
+    "voicelens_endpoint_transitions_total",
+    "Circuit breaker transitions of a webhook endpoint, by the state entered",
+    ["endpoint", "to"],
+)
+ENDPOINT_OPEN_SECONDS = Counter(
+    "voicelens_endpoint_open_seconds_total",
+    "Seconds a webhook endpoint's breaker spent open or half-open (counted at each transition)",
+    ["endpoint"],
+)
+ENDPOINT_PROBES = Counter(
+    "voicelens_endpoint_probes_total",
+    "Probe requests a half-open breaker let through to a webhook endpoint",
+    ["endpoint"],
 )
 PARTITION_RATE_BUDGET = Gauge(
     "voicelens_partition_rate_budget_rps",

@@ -43,6 +43,9 @@ class SinkOptions:
     reject_status: int = 422
     signing_secret: str | None = None
     record: Path | None = None
+    #: An outage: after this many requests, every request is answered 503 for ``down_for`` s.
+    down_after: int | None = None
+    down_for: float = 0.0
 
 
 @dataclass
@@ -56,6 +59,9 @@ class SinkState:
     accepted_ids: Counter[str] = field(default_factory=Counter)
     call_ids: set[str] = field(default_factory=set)
     signature_failures: int = 0
+    #: Requests answered 503 during the outage (``--down-after``).
+    outage_requests: int = 0
+    down_until: float = 0.0
     per_second: Counter[int] = field(default_factory=Counter)
     first_at: float | None = None
     last_at: float | None = None
@@ -76,6 +82,7 @@ class SinkState:
             "unique_call_ids": len(self.call_ids),
             "duplicates": duplicates,
             "signature_failures": self.signature_failures,
+            "outage_requests": self.outage_requests,
             "per_second": {str(k): v for k, v in sorted(self.per_second.items())},
             "max_per_second": max(self.per_second.values(), default=0),
             "max_concurrent": self.max_concurrent,
@@ -170,6 +177,11 @@ def create_app(options: SinkOptions) -> web.Application:
         webhook_id = request.headers.get("webhook-id") or call_id or "?"
         state.attempts[webhook_id] += 1
         attempt = state.attempts[webhook_id]
+        if options.down_after is not None and state.received == options.down_after + 1:
+            state.down_until = now + options.down_for
+        if now < state.down_until:
+            state.outage_requests += 1
+            return _answer(503, call_id, webhook_id, attempt)
         if options.signing_secret and not _verify(options.signing_secret, request.headers, body):
             state.signature_failures += 1
             return _answer(401, call_id, webhook_id, attempt)

@@ -43,6 +43,12 @@ class SinkCommand(LogSettings):
         None, description="verify Standard Webhooks signatures with this whsec_ key"
     )
     record: Path | None = Field(None, description="append one JSON line per request to this file")
+    down_after: int | None = Field(
+        None, ge=0, description="an outage: after this many requests, answer 503 to every one"
+    )
+    down_for: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="seconds the outage lasts (--down-after)"
+    )
 
     def cli_cmd(self) -> None:
         """Serve until SIGTERM or SIGINT, then print the final stats."""
@@ -68,6 +74,8 @@ class SinkCommand(LogSettings):
                 self.sink_signing_secret.get_secret_value() if self.sink_signing_secret else None
             ),
             record=self.record,
+            down_after=self.down_after,
+            down_for=self.down_for,
         )
         uvloop.run(self._serve(options))
 
