@@ -15,11 +15,10 @@ stops the member, since finishing the record would then lose it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -63,6 +62,31 @@ class EndpointRoute:
 
     attempts: DeliveryAttempts
     webhook_label: str
+
+
+class _KeyTurn:
+    """One record's place in its key's chain (``--ordering key``): it waits for the record of
+    the key before it, and lets the next one go when it leaves, however it ends."""
+
+    __slots__ = ("_key", "_mine", "_previous", "_tails")
+
+    def __init__(self, tails: dict[bytes, asyncio.Event], key: bytes) -> None:
+        self._tails = tails
+        self._key = key
+        self._previous = tails.get(key)
+        self._mine = asyncio.Event()
+        tails[key] = self._mine
+
+    async def wait(self) -> None:
+        """Until the previous record of the key has finished."""
+        if self._previous is not None:
+            await self._previous.wait()
+
+    def leave(self) -> None:
+        """This record has finished (or was abandoned): the next one of its key may go."""
+        self._mine.set()
+        if self._tails.get(self._key) is self._mine:
+            del self._tails[self._key]
 
 
 class _Undecodable(Exception):
@@ -186,6 +210,18 @@ class RecordPipeline:
         return call_id, envelope.dataset_id, webhook_id_for(call_id), orjson.dumps(conversation)
 
     async def _process(self, state: PartitionState, msg: Message, gate: RequestGate) -> None:
+        # Taken before the first await: the worker starts tasks in offset order, so records
+        # join their key's chain in that order.
+        turn = self._key_turn(state, msg.key())
+        try:
+            await self._finish(state, msg, gate, turn)
+        finally:
+            if turn is not None:
+                turn.leave()
+
+    async def _finish(
+        self, state: PartitionState, msg: Message, gate: RequestGate, turn: _KeyTurn | None
+    ) -> None:
         cfg = self._config
         partition, offset = state.partition, msg.offset() or 0
         endpoint = self._endpoints[route(partition, len(self._endpoints))]
@@ -207,8 +243,9 @@ class RecordPipeline:
         except (TypeError, ValueError) as exc:  # orjson: decoded, but not JSON-serialisable
             outcome = _dead(DeadLetterReason.UNSENDABLE, f"{type(exc).__name__}: {exc}", now_ms)
         else:
-            async with self._in_key_order(state, msg.key()):
-                outcome = await endpoint.attempts.deliver(body, webhook_id, gate)
+            if turn is not None:
+                await turn.wait()
+            outcome = await endpoint.attempts.deliver(body, webhook_id, gate)
         if not outcome.delivered:
             await self._producer.send(
                 cfg.dlq_topic,
@@ -241,27 +278,12 @@ class RecordPipeline:
         if self._registry.current(state):
             state.finish(offset)
 
-    @contextlib.asynccontextmanager
-    async def _in_key_order(self, state: PartitionState, key: bytes | None) -> AsyncIterator[None]:
-        """With ``--ordering key``: enter once the previous record of ``key`` has finished.
-
-        Records join their key's chain in offset order: the worker starts their tasks in that
-        order and each joins before its first ``await``. A record without a key is not held.
-        """
+    def _key_turn(self, state: PartitionState, key: bytes | None) -> _KeyTurn | None:
+        """With ``--ordering key``, the record's place in its key's chain; None otherwise or
+        for a record without a key (it is not held)."""
         if self._config.ordering is not Ordering.KEY or key is None:
-            yield
-            return
-        previous = state.key_tails.get(key)
-        mine = asyncio.Event()
-        state.key_tails[key] = mine
-        try:
-            if previous is not None:
-                await previous.wait()
-            yield
-        finally:
-            mine.set()
-            if state.key_tails.get(key) is mine:
-                del state.key_tails[key]
+            return None
+        return _KeyTurn(state.key_tails, key)
 
     # ------------------------------------------------------------------ stopping
     def halt(self, states: list[PartitionState]) -> set[asyncio.Task[None]]:
