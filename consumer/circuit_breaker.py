@@ -39,9 +39,9 @@ class BreakerPolicy:
     """When a breaker opens and how long it stays open."""
 
     failure_ratio: float = 0.5
-    window: int = 20
-    min_calls: int = 10
-    consecutive_failures: int = 5
+    window: int = 50
+    min_calls: int = 20
+    consecutive_failures: int = 10
     cool_down: float = 5.0
     max_cool_down: float = 60.0
 

@@ -79,12 +79,14 @@ class EndpointSettings(BaseSettings):
     breaker_failure_ratio: float = Field(
         0.5, gt=0, le=1, description="share of failed attempts in the window that opens it"
     )
-    breaker_window: int = Field(20, ge=1, le=10_000, description="attempts the ratio looks at")
+    # Wide enough that a receiver failing a fifth of first attempts (each retried to success)
+    # never trips it by chance at thousands of requests; an outage still opens it within ten.
+    breaker_window: int = Field(50, ge=1, le=10_000, description="attempts the ratio looks at")
     breaker_min_calls: int = Field(
-        10, ge=1, le=10_000, description="attempts in the window before the ratio counts"
+        20, ge=1, le=10_000, description="attempts in the window before the ratio counts"
     )
     breaker_consecutive_failures: int = Field(
-        5, ge=1, le=10_000, description="failures in a row that open it"
+        10, ge=1, le=10_000, description="failures in a row that open it"
     )
     breaker_cool_down: float = Field(
         5.0, gt=0, le=3600, allow_inf_nan=False, description="seconds open before a probe"

@@ -80,7 +80,16 @@ def test_throttling_and_errors_are_retried_with_the_same_idempotency_key(
     )
     group = group_factory()
     cmd = deliver_cmd(
-        kafka_settings, topic, group, sink.url, "--until-drained", "--max-attempts", "10"
+        kafka_settings,
+        topic,
+        group,
+        sink.url,
+        "--until-drained",
+        "--max-attempts",
+        "10",
+        # Every first attempt fails here: the breaker would (rightly) call the endpoint down.
+        # This test is about each record's retries.
+        "--no-circuit-breaker",
     )
     result = run(cmd)
     assert result.returncode == 0, result.stderr
@@ -140,6 +149,9 @@ def test_a_receiver_that_hangs_times_out_and_dead_letters_after_bounded_retries(
             "0.5",
             "--max-attempts",
             "2",
+            # A receiver that never answers is down: with the breaker its records wait for it
+            # (test_endpoint_routing.py); this test is about the retry budget alone.
+            "--no-circuit-breaker",
         )
     )
     assert result.returncode == 0, result.stderr
