@@ -39,7 +39,8 @@ __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
-console = Console(stderr=True)
+# soft_wrap: a status line is one line in a log or a pipe, whatever the width rich assumes.
+console = Console(stderr=True, soft_wrap=True)
 
 
 class DemoError(Exception):
