@@ -74,6 +74,9 @@ def private_broker() -> Iterator[PrivateBroker]:
         broker.reset()
 
 
+# Two broker starts (the fixture's and the restart) on a loaded 2-core machine take more than
+# the suite's default 120 s together with the run itself.
+@pytest.mark.timeout(300)
 def test_broker_killed_and_restarted_mid_run(
     private_broker: PrivateBroker,
     group_factory: Callable[[], str],
