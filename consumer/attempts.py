@@ -79,7 +79,7 @@ class DeliveryAttempts:
             try:
                 status = await attempt()
             except RetriableDeliveryError as first:
-                status = await self._retry(attempt, first, time.monotonic() - start)
+                status = await self._retry(gate, attempt, first, time.monotonic() - start)
         except DeliveryError as exc:
             # Permanent, or retriable with the budget spent: the class names the reason.
             now = int(time.time() * 1000)
@@ -103,6 +103,7 @@ class DeliveryAttempts:
 
     async def _retry(
         self,
+        gate: RequestGate,
         attempt: Callable[[], Awaitable[int]],
         first: RetriableDeliveryError,
         elapsed: float,
@@ -115,7 +116,9 @@ class DeliveryAttempts:
         """
         pending: RetriableDeliveryError | None = first
         retrying = self._policy.retrying(
-            already_elapsed=elapsed, before_sleep=lambda _state: metrics.RETRIES.inc()
+            already_elapsed=elapsed,
+            sleep=gate.pause,
+            before_sleep=lambda _state: metrics.RETRIES.inc(),
         )
         async for try_ in retrying:
             with try_:
