@@ -7,6 +7,7 @@ metrics by result and status class; retries spend the partition's rate-limit bud
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,19 @@ __all__ = ["DeliveryAttempts"]
 def _attempts_counter(result: str, status_class: str) -> Any:
     """The attempts counter's child for one label pair (looked up once, not per request)."""
     return metrics.DELIVERY_ATTEMPTS.labels(result, status_class)
+
+
+async def _admit(health: EndpointHealth, gate: RequestGate) -> bool:
+    """Wait for the endpoint's breaker, counted as between attempts: no request is at the
+    receiver, so a revoke may cancel the wait at once."""
+    task = asyncio.current_task()
+    if task is not None:
+        gate.waiting.add(task)
+    try:
+        return await health.admit()
+    finally:
+        if task is not None:
+            gate.waiting.discard(task)
 
 
 def _failed(exc: DeliveryError, attempts: int, first_ms: int) -> Outcome:
@@ -79,7 +93,7 @@ class DeliveryAttempts:
         async def attempt() -> int:
             nonlocal attempts, tripped
             while True:
-                probe = await health.admit() if health is not None else False
+                probe = await _admit(health, gate) if health is not None else False
                 async with gate:
                     if health is not None and not probe and not health.still_closed():
                         # It opened while this request waited for its rate-limit slot: leave
@@ -114,7 +128,7 @@ class DeliveryAttempts:
                 try:
                     status = await attempt()
                 except RetriableDeliveryError as first:
-                    status = await self._retry(attempt, first, time.monotonic() - start)
+                    status = await self._retry(gate, attempt, first, time.monotonic() - start)
             except RetriableDeliveryError as exc:
                 if tripped and health is not None:
                     tripped = False
@@ -139,6 +153,7 @@ class DeliveryAttempts:
 
     async def _retry(
         self,
+        gate: RequestGate,
         attempt: Callable[[], Awaitable[int]],
         first: RetriableDeliveryError,
         elapsed: float,
@@ -151,7 +166,9 @@ class DeliveryAttempts:
         """
         pending: RetriableDeliveryError | None = first
         retrying = self._policy.retrying(
-            already_elapsed=elapsed, before_sleep=lambda _state: metrics.RETRIES.inc()
+            already_elapsed=elapsed,
+            sleep=gate.pause,
+            before_sleep=lambda _state: metrics.RETRIES.inc(),
         )
         async for try_ in retrying:
             with try_:

@@ -9,7 +9,7 @@ from confluent_kafka import Message
 from prometheus_client import Counter
 
 from voicelens.consumer.offset_tracker import OffsetTracker
-from voicelens.consumer.rate_limiter import TokenBucket
+from voicelens.consumer.rate_limiter import RequestGate, TokenBucket
 
 __all__ = ["PartitionState"]
 
@@ -37,6 +37,8 @@ class PartitionState:
     early: list[Message] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     worker: asyncio.Task[None] | None = None
+    #: The partition's request gate (set when its worker starts).
+    gate: RequestGate | None = None
     #: Set when the commit point moves: a worker held back by the completion map's span waits
     #: on it.
     advanced: asyncio.Event = field(default_factory=asyncio.Event)

@@ -126,7 +126,8 @@ class RecordPipeline:
     # ------------------------------------------------------------------ intake
     def start(self, state: PartitionState) -> None:
         """Start the partition's worker."""
-        state.worker = asyncio.create_task(self._worker(state, self._gate(state)))
+        state.gate = self._gate(state)
+        state.worker = asyncio.create_task(self._worker(state, state.gate))
 
     def accept(self, msg: Message) -> None:
         """A record fetched from Kafka: taken by its partition (or dropped when not held)."""
@@ -298,6 +299,14 @@ class RecordPipeline:
         """Halt ``states``, wait up to ``within`` seconds for their record tasks (0: not at
         all), and cancel the rest: those records stay unfinished, for re-delivery."""
         pending = self.halt(states)
+        for state in states:
+            # Records between attempts have no request at the receiver: waiting for them (a
+            # Retry-After, a backoff) would only hold up the rebalance. Their next owner
+            # starts them again.
+            for task in list(state.gate.waiting if state.gate is not None else ()):
+                if task in pending:
+                    task.cancel()
+                    pending.discard(task)
         if pending and within > 0:
             _done, pending = await asyncio.wait(pending, timeout=within)
         for task in pending:

@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import Counter
 
@@ -132,7 +132,7 @@ class RequestGate:
     a record waiting to retry leaves the request slots to others.
     """
 
-    __slots__ = ("_limiter", "_slots", "_wait_metric")
+    __slots__ = ("_limiter", "_slots", "_wait_metric", "waiting")
 
     def __init__(
         self, slots: asyncio.Semaphore, limiter: TokenBucket, wait_metric: Counter | None = None
@@ -140,6 +140,19 @@ class RequestGate:
         self._slots = slots
         self._limiter = limiter
         self._wait_metric = wait_metric
+        #: Tasks between requests (waiting for a slot, or to retry): none has a request at the
+        #: receiver, so a revoke may cancel them at once.
+        self.waiting: set[asyncio.Task[Any]] = set()
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep between attempts (a retry's backoff), counted as :attr:`waiting`."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.waiting.add(task)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.waiting.discard(task)
 
     def hold(self, seconds: float) -> None:
         """The receiver asked for a pause (``Retry-After``): no request from this partition
@@ -147,13 +160,19 @@ class RequestGate:
         self._limiter.hold(seconds)
 
     async def __aenter__(self) -> None:
-        await self._limiter.wait_out_hold()  # holding no request slot while paused
-        await self._slots.acquire()
+        task = asyncio.current_task()
+        if task is not None:
+            self.waiting.add(task)
         try:
-            waited = await self._limiter.acquire()
-        except BaseException:
-            self._slots.release()
-            raise
+            await self._limiter.wait_out_hold()  # holding no request slot while paused
+            await self._slots.acquire()
+            try:
+                waited = await self._limiter.acquire()
+            except BaseException:
+                self._slots.release()
+                raise
+        finally:
+            self.waiting.discard(task)
         if waited and self._wait_metric is not None:
             self._wait_metric.inc(waited)
 

@@ -75,3 +75,30 @@ async def test_a_paused_partition_waits_without_a_request_slot() -> None:
     assert slots.locked()  # the pause over, the paused partition took its slot
     await gate.__aexit__(None, None, None)
     assert not slots.locked()
+
+
+async def test_tasks_between_attempts_are_marked_waiting_and_requests_are_not() -> None:
+    gate = RequestGate(asyncio.Semaphore(1), TokenBucket(None))
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def in_request() -> None:
+        async with gate:
+            inside.set()
+            await release.wait()
+
+    async def backing_off() -> None:
+        await gate.pause(10)
+
+    requesting = asyncio.create_task(in_request())
+    await inside.wait()
+    sleeping = asyncio.create_task(backing_off())
+    queued = asyncio.create_task(in_request())  # waits for the one request slot
+    await asyncio.sleep(0.05)
+    assert gate.waiting == {sleeping, queued}  # a revoke may cancel these at once
+    for t in (sleeping, queued):
+        t.cancel()
+    await asyncio.gather(sleeping, queued, return_exceptions=True)
+    assert gate.waiting == set()
+    release.set()
+    await requesting
