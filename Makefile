@@ -80,8 +80,8 @@ typecheck: venv ## mypy --strict
 
 check: lint typecheck ## lint and type-check
 
-unit: venv ## tests that need no broker
-	$(BIN)/pytest -m 'not kafka'
+unit: venv ## tests that need no broker, cluster or image
+	$(BIN)/pytest -m 'not kafka and not container'
 
 test: venv tools k8s-tools ## lint, type-check and the whole test suite against the real broker and cluster (started if needed)
 	$(MAKE) --no-print-directory check
