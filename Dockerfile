@@ -8,8 +8,8 @@
 #
 # PYTHON_IMAGE: any Debian-based image with Python 3.11 (`make image` builds one locally where
 # no registry can be reached). EXTRAS: the package's optional extras; `report` adds scipy and
-# matplotlib (~170 MB) that only `voicelens report` loads, so the image the consumers scale out
-# with leaves them out.
+# matplotlib, which only `voicelens report` loads, so the image the consumers scale out with
+# leaves them out (both sizes: README, "Run with containers").
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder

@@ -98,8 +98,8 @@ typecheck: venv ## mypy --strict
 
 check: lint typecheck ## lint and type-check
 
-unit: venv ## tests that need no broker and no schema registry
-	$(BIN)/pytest -m 'not kafka and not registry'
+unit: venv ## tests that need no broker, cluster, registry or image
+	$(BIN)/pytest -m 'not kafka and not registry and not container'
 
 test: venv tools k8s-tools ## lint, type-check and the whole test suite against the real broker, cluster and registry (started if needed)
 	$(MAKE) --no-print-directory check

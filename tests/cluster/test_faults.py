@@ -210,9 +210,19 @@ def test_members_scaled_1_3_1_keep_the_budget_every_second(
     assert all(delivered_count(e) > 0 for e in extra), "the added members took partitions"
     requests = sink.requests()
     assert {r["call_id"] for r in requests if r["status"] == 200} == set(ids), "lost"
+    # The limiter spaces the sends on one grid: at most ceil(R) slots in any second, whichever
+    # member holds a partition. The sink sees arrivals, which trail their slots by the request's
+    # latency: on a loaded machine a request of a second's last slot can land in the next
+    # second (measured: 11 then 13 at R = 12). So any one second holds at most one request
+    # more than the budget, and any three seconds no more than three seconds' budget and that
+    # one: a member that kept another's rate, or two holding one partition, would double it.
     per_second = Counter(int(r["t"]) for r in requests)
+    budget = math.ceil(max_rps)
     busiest = max(per_second.values())
-    assert busiest <= math.ceil(max_rps), f"{busiest} requests in one second: {per_second}"
+    assert busiest <= budget + 1, f"{busiest} requests in one second: {per_second}"
+    first, last = min(per_second), max(per_second)
+    windows = [sum(per_second[s + i] for i in range(3)) for s in range(first, last - 1)]
+    assert max(windows) <= 3 * budget + 1, f"{max(windows)} requests in 3 s: {per_second}"
 
 
 def test_partitions_added_mid_run_are_delivered(
