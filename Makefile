@@ -101,7 +101,7 @@ check: lint typecheck ## lint and type-check
 unit: venv ## tests that need no broker, cluster, registry or image
 	$(BIN)/pytest -m 'not kafka and not registry and not container'
 
-test: venv tools k8s-tools ## lint, type-check and the whole test suite against the real broker, cluster and registry (started if needed)
+test: venv tools k8s-tools image ## lint, type-check and the whole test suite against the real broker, cluster and registry (started if needed)
 	$(MAKE) --no-print-directory check
 	@started=0; cluster=0; reg=0; \
 	if ! deploy/kafka/kafka.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/kafka.sh up && started=1; fi; \
