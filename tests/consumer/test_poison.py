@@ -82,7 +82,7 @@ def test_bad_records_go_to_the_dlq_with_their_reason_and_the_group_drains(
         assert headers["voicelens-dlq-detail"], key  # says what was wrong, for people
     assert all(by_key[f"null-{n}"].value() is None for n in range(4))  # null stays null
     assert all(by_key[f"empty-{n}"].value() == b"" for n in range(4))
-    assert b"bad marker" in dict(by_key["json-0"].headers())["voicelens-dlq-detail"]
+    assert b"first byte 7b" in dict(by_key["json-0"].headers())["voicelens-dlq-detail"]
     assert b"fingerprint" in dict(by_key["fingerprint-0"].headers())["voicelens-dlq-detail"]
 
     events = deliveries(kafka_settings, topic)
