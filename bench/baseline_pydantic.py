@@ -137,8 +137,9 @@ class Conversation(BaseModel):
     vcp_payload: Payload
 
 
-# The catalogue of VCP-0.3.md: intent, capabilities, metric, evidence, status, met, value range,
-# duration range, caller sentiment range, confidence range, gap range, class, (driver, weight).
+# The VCP 0.3 contract's HVAC scenario catalogue: intent, capabilities, metric, evidence, status,
+# met, value range, duration range, caller sentiment range, confidence range, gap range, class,
+# (driver, weight).
 CATALOGUE: dict[str, tuple[object, ...]] = {
     "booked_service": ("appointment_booking", ["calendar_api", "sms_notification"],
         "task_completion", "tool_log#calendar_api", "success", True, (250, 400), (140, 200),

@@ -112,7 +112,7 @@ class _Artifacts(_Strict):
 
 
 class _Custom(BaseModel):
-    # The one place where extra keys are allowed (VCP-0.3.md, `custom`).
+    # The one place where extra keys are allowed (the VCP 0.3 contract allows them in `custom`).
     model_config = ConfigDict(strict=True, extra="allow")
 
     provider_specific: dict[str, Any] = Field(default_factory=dict)
