@@ -19,7 +19,6 @@ from voicelens.consumer.endpoints import EndpointHealth
 from voicelens.consumer.exceptions import (
     DeliveryError,
     DeliveryTimeoutError,
-    PermanentDeliveryError,
     RetriableDeliveryError,
     UnsendableError,
 )
@@ -94,33 +93,33 @@ class DeliveryAttempts:
             nonlocal attempts, tripped
             while True:
                 probe = await _admit(health, gate) if health is not None else False
-                async with gate:
-                    if health is not None and not probe and not health.still_closed():
-                        # It opened while this request waited for its rate-limit slot: leave
-                        # the gate (the slot goes back) and wait for the endpoint again.
-                        continue
-                    attempts += 1
-                    error: DeliveryError | None = None
-                    sent = time.monotonic()
-                    try:
-                        return await self._post(body, webhook_id, sent)
-                    except RetriableDeliveryError as exc:
-                        error = exc
-                        timeout = isinstance(exc, DeliveryTimeoutError)
-                        _attempt_metrics("retriable", exc.status, sent, timeout=timeout)
-                        if exc.retry_after:
-                            # The receiver said when: the whole partition waits, not this record
-                            # only (its other records would be refused the same way meanwhile).
-                            gate.hold(min(exc.retry_after, self._policy.retry_after_cap))
-                        raise
-                    except PermanentDeliveryError as exc:
-                        error = exc
-                        _attempt_metrics("permanent", exc.status, sent)
-                        raise
-                    finally:
+                answered = False  # only an answer (or a DeliveryError) tells the breaker anything
+                try:
+                    async with gate:
+                        if health is not None and not probe and not health.still_closed():
+                            # It opened while this request waited for its rate-limit slot:
+                            # leave the gate (the slot goes back) and wait for the endpoint.
+                            continue
+                        attempts += 1
+                        sent = time.monotonic()
+                        try:
+                            status = await self._post(body, webhook_id, sent)
+                        except DeliveryError as exc:
+                            answered = True
+                            self._count_failure(exc, sent, gate)
+                            if health is not None:
+                                health.record(exc)
+                                tripped = tripped or health.state is not CircuitState.CLOSED
+                            raise
+                        answered = True
                         if health is not None:
-                            health.record(error)
-                            tripped = tripped or health.state is not CircuitState.CLOSED
+                            health.record(None)
+                        return status
+                finally:
+                    if probe and not answered and health is not None:
+                        # Cancelled (a revoke) before the probe had an answer: another request
+                        # takes the probe, rather than the endpoint waiting for it for ever.
+                        health.release_probe()
 
         while True:
             start = time.monotonic()
@@ -138,6 +137,17 @@ class DeliveryAttempts:
                 return _failed(exc, attempts, first_ms)
             now = int(time.time() * 1000)
             return Outcome(True, status, attempts, None, first_ms, now, now)
+
+    def _count_failure(self, exc: DeliveryError, sent: float, gate: RequestGate) -> None:
+        if isinstance(exc, RetriableDeliveryError):
+            timeout = isinstance(exc, DeliveryTimeoutError)
+            _attempt_metrics("retriable", exc.status, sent, timeout=timeout)
+            if exc.retry_after:
+                # The receiver said when: the whole partition waits, not this record only (its
+                # other records would be refused the same way meanwhile).
+                gate.hold(min(exc.retry_after, self._policy.retry_after_cap))
+        else:
+            _attempt_metrics("permanent", exc.status, sent)
 
     async def _post(self, body: bytes, webhook_id: str, sent: float) -> int:
         """One POST; a request that cannot be written at all is an UnsendableError."""

@@ -117,6 +117,12 @@ class CircuitBreaker:
         self.probes += 1
         return True
 
+    def release_probe(self) -> None:
+        """The probe :meth:`allow` granted will not be sent (its record was cancelled, by a
+        revoke say): the next caller gets the probe instead of everyone waiting for it."""
+        if self._state is CircuitState.HALF_OPEN:
+            self._probe_out = False
+
     def record(self, failure: bool) -> None:
         """The outcome of a request that :meth:`allow` let through."""
         if self._state is CircuitState.HALF_OPEN:

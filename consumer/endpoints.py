@@ -110,6 +110,11 @@ class EndpointHealth:
             return True
         return False
 
+    def release_probe(self) -> None:
+        """A probe that was admitted will not be sent: let another request be the probe."""
+        if self._breaker is not None:
+            self._breaker.release_probe()
+
     def record(self, error: DeliveryError | None) -> None:
         """The result of an attempt :meth:`admit` let through (``None``: delivered)."""
         if self._breaker is not None:

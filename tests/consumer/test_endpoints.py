@@ -174,3 +174,27 @@ async def test_while_open_records_wait_without_a_request_slot_and_one_probe_goes
 def test_a_bad_breaker_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="min_calls"):
         BreakerPolicy(window=5, min_calls=6)
+
+
+async def test_a_probe_cancelled_before_its_answer_hands_the_probe_on() -> None:
+    health = EndpointHealth("cancelled-probe", POLICY)
+    for _ in range(2):
+        await health.admit()
+        health.record(RetriableDeliveryError("HTTP 503", status=503))
+    await asyncio.sleep(0.06)  # past the cool-down
+    transport = Scripted([])
+    attempts = DeliveryAttempts(WebhookClient(transport), RETRY, health)  # type: ignore[arg-type]
+    blocked = RequestGate(asyncio.Semaphore(0), TokenBucket(None))  # no request slot is free
+    probe = asyncio.create_task(attempts.deliver(b"{}", "msg_probe", blocked))
+    await asyncio.sleep(0.02)
+    assert health.state is CircuitState.HALF_OPEN  # it holds the probe, waiting for a slot
+    probe.cancel()  # a revoke
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    assert health.state is CircuitState.HALF_OPEN
+    # The next request gets the probe at once instead of waiting for one that will never go.
+    gate = RequestGate(asyncio.Semaphore(1), TokenBucket(None))
+    outcome = await asyncio.wait_for(attempts.deliver(b"{}", "msg_next", gate), 2)
+    assert outcome.delivered
+    assert health.state is CircuitState.CLOSED
+    assert transport.posts == 1
