@@ -11,6 +11,7 @@ import re
 import statistics
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,7 @@ def deliver_group(
     timeout: float = 300.0,
     straggler_grace: float = 30.0,
     group: str | None = None,
+    extra: Sequence[str] = (),
 ) -> DeliverRun:
     """Run ``processes`` x ``voicelens deliver --until-drained`` in a new group, to the end.
 
@@ -121,7 +123,7 @@ def deliver_group(
         "deliver", "--topic", topic, "--group", group, "--webhook-url", url,
         "--deliveries-topic", f"{topic}.deliveries", "--until-drained",
         "--max-in-flight", str(max_in_flight),
-        *(["--max-rps", f"{max_rps:g}"] if max_rps else []),
+        *(["--max-rps", f"{max_rps:g}"] if max_rps else []), *extra,
     )  # fmt: skip
     logs = [cleanup.tempdir("deliver") / f"deliver-{i}.log" for i in range(processes)]
     started = time.monotonic()

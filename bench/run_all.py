@@ -21,6 +21,7 @@ from typing import Any
 import bench_delivery
 import bench_endpoints
 import bench_generator
+import bench_outage
 import bench_producer
 import bench_rate_limit
 import bench_transport
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "delivery": bench_delivery.run,
     "rate_limit": bench_rate_limit.run,
     "endpoints": bench_endpoints.run,
+    "outage": bench_outage.run,
     "transport": bench_transport.run,
     "words": bench_words.run,
     "wire_format": bench_wire_format.run,

@@ -232,7 +232,8 @@ class RecordPipeline:
         dataset_id: str | None = None
         webhook_id: str | None = None
         try:
-            await self._learn_schema(value)
+            if value is not None and self._codec.unresolved_id(value) is not None:
+                await self._learn_schema(value)  # a new registry id: rare, so no coroutine else
             call_id, dataset_id, webhook_id, body = self._decode(value)
         except _Undecodable as exc:
             reason = (

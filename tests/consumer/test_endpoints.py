@@ -93,7 +93,7 @@ def test_every_partition_goes_to_one_endpoint_and_grid_slots_are_distinct(
         slots[e].add(position.slot)
     for e, used in slots.items():
         assert used == set(range(len(range(e, partitions, endpoints))))
-    # A partition added later folds onto an existing one's place: no new budget.
+    # A partition added later folds onto an existing one's place (the same endpoint and slots).
     assert grid_position(partitions + 1, partitions, endpoints) == grid_position(
         1 % partitions, partitions, endpoints
     )
