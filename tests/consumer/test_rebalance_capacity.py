@@ -33,7 +33,9 @@ def _rate_over(sink: Sink, seconds: float) -> float:
     start = sink.stats()
     time.sleep(seconds)
     end = sink.stats()
-    return (end["accepted"] - start["accepted"]) / (end["seconds"] - start["seconds"])
+    span = end["seconds"] - start["seconds"]
+    # No request in the window means the member stopped sending: that reads as rate 0.
+    return (end["accepted"] - start["accepted"]) / span if span > 0 else 0.0
 
 
 def _wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
