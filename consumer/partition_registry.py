@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from voicelens import metrics
 from voicelens.consumer.delivery_config import DeliveryConfig
+from voicelens.consumer.endpoints import route
 from voicelens.consumer.offset_tracker import OffsetTracker, decode_completed, span_for
 from voicelens.consumer.partition import PartitionState
-from voicelens.consumer.rate_limiter import TokenBucket
+from voicelens.consumer.rate_limiter import MemberGrid, TokenBucket
 
 __all__ = ["CommitPoint", "PartitionRegistry", "RegistrySnapshot"]
 
@@ -70,6 +71,8 @@ class PartitionRegistry:
         #: The last commit point handed to Kafka per partition (with its generation).
         self._stored: dict[int, tuple[int, CommitPoint]] = {}
         self._paused: set[int] = set()
+        #: Per endpoint, the grid slots of the partitions held here, pooled (``--max-rps``).
+        self._grids: dict[int, MemberGrid] = {}
         self.snapshot = RegistrySnapshot()
 
     # ---------------------------------------------------------------- assignment
@@ -80,11 +83,14 @@ class PartitionRegistry:
         added = []
         for partition in partitions:
             rate, position = cfg.partition_rate(partition)
+            grid = self._grid(partition, position.of)
+            if grid is not None:
+                grid.join(position.slot)
             state = PartitionState(
                 partition=partition,
                 generation=self._generation,
                 tracker=OffsetTracker(span=self._span),
-                limiter=TokenBucket(rate, slot=position.slot, of=position.of),
+                limiter=TokenBucket(rate, slot=position.slot, of=position.of, grid=grid),
                 window=asyncio.Semaphore(cfg.partition_window),
                 end_offset=cfg.end_offsets.get(partition, 0),
                 delivered_metric=metrics.DELIVERED.labels(cfg.topic, str(partition)),
@@ -101,12 +107,27 @@ class PartitionRegistry:
         """Forget the partitions (their work already finished or abandoned)."""
         gone = [self._parts.pop(p) for p in partitions if p in self._parts]
         for state in gone:
+            position = self._config.partition_rate(state.partition)[1]
+            if (grid := self._grid(state.partition, position.of)) is not None:
+                grid.leave(position.slot)
             self._stored.pop(state.partition, None)
             self._paused.discard(state.partition)
             metrics.partition_released(self._config.topic, state.partition)
         metrics.PARTITIONS_ASSIGNED.set(len(self._parts))
         self.publish()
         return gone
+
+    def _grid(self, partition: int, of: int) -> MemberGrid | None:
+        """The pooled grid of ``partition``'s endpoint; None when each partition has a rate of
+        its own (``--partition-rps``) or there is no budget."""
+        cfg = self._config
+        if cfg.partition_rps is not None or cfg.endpoint_rps is None:
+            return None
+        endpoint = route(partition % cfg.partitions, cfg.endpoints)
+        grid = self._grids.get(endpoint)
+        if grid is None:
+            grid = self._grids[endpoint] = MemberGrid(cfg.endpoint_rps, of)
+        return grid
 
     def get(self, partition: int) -> PartitionState | None:
         """The state of ``partition`` if held."""

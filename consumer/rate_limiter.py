@@ -11,6 +11,13 @@ spacing ``1/R`` whichever processes hold them, and any second holds at most ``ce
 requests. Processes agree on the grid through the wall clock they already share (NTP); a skew
 between hosts never changes a partition's rate, but can let their slots line up again.
 
+The budget is work-conserving within a member: the partitions a process holds on one endpoint
+pool their grid slots (:class:`MemberGrid`), so while one of them has nothing left to send the
+others use its slots. Slots are never borrowed from partitions another member holds: that would
+need members to agree on who is idle, and a disagreement would put two requests in one slot.
+A slot claimed for a partition that is revoked before it comes is claimed again elsewhere
+(:meth:`TokenBucket.acquire` checks), since by then the partition's next owner may use it.
+
 A burst of one: idle time is not banked, and callers are served first come, first served.
 """
 
@@ -25,17 +32,79 @@ from typing import Any, Literal
 
 from prometheus_client import Counter
 
-__all__ = ["RequestGate", "RequestSlots", "TokenBucket"]
+__all__ = ["MemberGrid", "RequestGate", "RequestSlots", "TokenBucket"]
 
 # Guards the grid arithmetic against float error: a slot computed as 4.999999 must be 5.
 _EPSILON = 1e-9
+
+
+class MemberGrid:
+    """The slots of one endpoint's grid that this member's partitions hold, for whichever of
+    them has work. Owned by the event loop.
+
+    The endpoint's budget ``rate`` is split into ``of`` phases (one per partition routed to it);
+    phase ``s`` has the slots ``s / rate + k * of / rate``. A partition joins with its phase
+    when assigned and leaves when released; a phase stays while any partition holding it does
+    (a partition added after start-up folds onto an existing one's phase).
+    """
+
+    __slots__ = ("_holders", "_interval", "_next", "_step")
+
+    def __init__(self, rate: float, of: int) -> None:
+        if rate <= 0 or not math.isfinite(rate):
+            msg = f"rate must be positive and finite, got {rate}"
+            raise ValueError(msg)
+        if of < 1:
+            msg = f"a grid needs at least one phase, got {of}"
+            raise ValueError(msg)
+        self._step = 1.0 / rate
+        self._interval = of / rate
+        #: Phase -> partitions holding it.
+        self._holders: dict[int, int] = {}
+        #: Phase -> the earliest slot not yet claimed; kept while the member holds the phase.
+        self._next: dict[int, float] = {}
+
+    def join(self, phase: int) -> None:
+        """A partition on ``phase`` is now held here."""
+        self._holders[phase] = self._holders.get(phase, 0) + 1
+        self._next.setdefault(phase, -math.inf)
+
+    def leave(self, phase: int) -> None:
+        """A partition on ``phase`` is released; its slots go with the last one."""
+        left = self._holders.get(phase, 0) - 1
+        if left > 0:
+            self._holders[phase] = left
+        else:
+            self._holders.pop(phase, None)
+            self._next.pop(phase, None)
+
+    def holds(self, phase: int) -> bool:
+        """Whether a partition on ``phase`` is still held here."""
+        return phase in self._holders
+
+    def claim(self, earliest: float) -> tuple[int, float] | None:
+        """Claim the first free slot at or after ``earliest`` on any phase held: ``(phase,
+        time)``, or None when no phase is held."""
+        best: tuple[int, float] | None = None
+        interval = self._interval
+        for phase, free in self._next.items():
+            start = max(earliest, free)
+            offset = phase * self._step
+            at = offset + math.ceil((start - offset) / interval - _EPSILON) * interval
+            if best is None or at < best[1]:
+                best = (phase, at)
+        if best is not None:
+            self._next[best[0]] = best[1] + interval
+        return best
 
 
 class TokenBucket:
     """``await acquire()`` returns when the caller may send; ``rate=None`` means unlimited.
 
     ``slot`` and ``of``: this bucket is member ``slot`` of ``of`` buckets that share one budget
-    (partition ``p`` of ``P``); their slots interleave evenly.
+    (partition ``p`` of ``P``); their slots interleave evenly. With ``grid``, the bucket claims
+    from its member's pool of slots (:class:`MemberGrid`, which it has joined with ``slot``)
+    instead of its own phase alone; ``rate`` is then its share when every partition is busy.
     """
 
     def __init__(
@@ -44,6 +113,7 @@ class TokenBucket:
         *,
         slot: int = 0,
         of: int = 1,
+        grid: MemberGrid | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -61,17 +131,28 @@ class TokenBucket:
         self._held_until = -math.inf
         self._clock = clock
         self._sleep = sleep
+        self._grid = grid
 
     def reserve(self) -> float:
         """Claim the next slot; returns how long to wait for it (0 when it is now)."""
+        return self._claim()[0]
+
+    def _claim(self) -> tuple[float, int | None]:
+        """The wait for the next slot, and its phase on the member's grid (None: own phase)."""
         if self.rate is None:
-            return self.paused_for()
+            return self.paused_for(), None
         now = self._clock()
+        if (
+            self._grid is not None
+            and (claimed := self._grid.claim(max(now, self._held_until))) is not None
+        ):
+            phase, slot = claimed
+            return max(0.0, slot - now), phase
         earliest = max(now, self._next, self._held_until)
         steps = math.ceil((earliest - self._phase) / self._interval - _EPSILON)
         slot = self._phase + steps * self._interval
         self._next = slot + self._interval
-        return max(0.0, slot - now)
+        return max(0.0, slot - now), None
 
     def hold(self, seconds: float) -> None:
         """No slot before ``seconds`` from now (a ``Retry-After``): the partition pauses.
@@ -93,11 +174,19 @@ class TokenBucket:
             await self._sleep(pause)
 
     async def acquire(self) -> float:
-        """Wait for a slot; returns the seconds waited."""
-        wait = self.reserve()
-        if wait > 0:
-            await self._sleep(wait)
-        return wait
+        """Wait for a slot; returns the seconds waited.
+
+        A slot claimed on the member's grid whose partition was released meanwhile belongs to
+        that partition's next owner by the time it comes: it is given up and another claimed.
+        """
+        waited = 0.0
+        while True:
+            wait, phase = self._claim()
+            if wait > 0:
+                await self._sleep(wait)
+                waited += wait
+            if phase is None or self._grid is None or self._grid.holds(phase):
+                return waited
 
 
 class RequestSlots(asyncio.Semaphore):

@@ -111,6 +111,11 @@ class Publisher:
             # Counted per transaction and exported on commit, so the metrics never show records
             # an abort would take back; a Counter bump is the only per-record cost.
             mix: Counter[tuple[str, str]] = Counter()
+            # A generated dataset goes round-robin over the partitions by position, so each
+            # holds the same count (±1) and a budget split over them runs out evenly; hashing
+            # the keys (unique call ids) spreads them unevenly. Records read from a directory
+            # keep key hashing: their ids may repeat, and a key stays on one partition.
+            partitions = self.partitions if isinstance(source, GeneratedSource) else 0
             with contextlib.ExitStack() as stack:
                 records = self._records(source, resume, manifest, codec, stack)
                 for position, value, record_key, mix_key in records:
@@ -118,7 +123,12 @@ class Publisher:
                     if not open_txn:
                         producer.begin()
                         open_txn = True
-                    producer.produce(topic, value, record_key)
+                    producer.produce(
+                        topic,
+                        value,
+                        record_key,
+                        partition=(position - 1) % partitions if partitions else None,
+                    )
                     mix[mix_key] += 1
                     in_txn += 1
                     sent += 1

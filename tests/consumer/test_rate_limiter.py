@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicelens.consumer.rate_limiter import TokenBucket
+from voicelens.consumer.rate_limiter import MemberGrid, TokenBucket
 
 
 class FakeClock:
@@ -121,3 +121,105 @@ async def test_a_hold_pauses_an_unlimited_partition_too() -> None:
     await bucket.wait_out_hold()
     assert bucket.paused_for() == 0
     assert await bucket.acquire() == 0
+
+
+def _worst_second(slots: list[float]) -> int:
+    slots = sorted(slots)
+    return max(bisect.bisect_left(slots, s + 1 - 1e-6) - i for i, s in enumerate(slots))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.floats(min_value=0.5, max_value=200),
+    partitions=st.integers(min_value=1, max_value=12),
+    data=st.data(),
+)
+def test_members_pooling_their_slots_never_exceed_ceil_rate_in_any_second(
+    rate: float, partitions: int, data: st.DataObject
+) -> None:
+    # Partitions split over members at random; each member pools the slots of the partitions
+    # it holds; any subset of partitions has work at any moment. Whatever the pattern, no slot
+    # is used twice and any one-second window holds at most ceil(R) requests.
+    members = data.draw(st.lists(st.integers(0, 2), min_size=partitions, max_size=partitions))
+    grids = {m: MemberGrid(rate, partitions) for m in set(members)}
+    clock = FakeClock()
+    buckets = []
+    for p, m in enumerate(members):
+        grids[m].join(p)
+        buckets.append(
+            TokenBucket(rate / partitions, slot=p, of=partitions, grid=grids[m], clock=clock)
+        )
+    busy = data.draw(st.lists(st.integers(0, partitions - 1), min_size=20, max_size=200))
+    gaps = data.draw(
+        st.lists(st.floats(min_value=0, max_value=0.4), min_size=len(busy), max_size=len(busy))
+    )
+    slots = []
+    for p, gap in zip(busy, gaps, strict=True):
+        clock.now += gap
+        slots.append(clock.now + buckets[p].reserve())
+    assert len(set(slots)) == len(slots)
+    ordered = sorted(slots)
+    assert min((b - a for a, b in itertools.pairwise(ordered)), default=1) >= 1 / rate - 1e-6
+    assert _worst_second(slots) <= math.ceil(rate)
+
+
+def test_a_busy_partition_uses_the_slots_of_idle_ones_its_member_holds() -> None:
+    # R = 6 over 6 partitions; this member holds 0, 2 and 4, and only partition 2 has work:
+    # it sends at the member's whole share (3/s) instead of its own (1/s).
+    clock = FakeClock()
+    grid = MemberGrid(6.0, 6)
+    for phase in (0, 2, 4):
+        grid.join(phase)
+    bucket = TokenBucket(1.0, slot=2, of=6, grid=grid, clock=clock)
+    slots = [clock.now + bucket.reserve() for _ in range(30)]
+    assert slots[-1] - slots[0] == pytest.approx(29 / 3)
+    # Only the held phases' slots (k / 6 with k = 0, 2, 4 mod 6), never another member's.
+    assert {round(t * 6) % 6 for t in slots} == {0, 2, 4}
+
+
+def test_a_member_alone_uses_the_whole_budget_on_one_partition() -> None:
+    clock = FakeClock()
+    grid = MemberGrid(10.0, 5)
+    buckets = []
+    for p in range(5):
+        grid.join(p)
+        buckets.append(TokenBucket(2.0, slot=p, of=5, grid=grid, clock=clock))
+    slots = [clock.now + buckets[4].reserve() for _ in range(50)]
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert all(g == pytest.approx(0.1) for g in gaps)
+
+
+async def test_a_slot_of_a_partition_released_meanwhile_is_claimed_again() -> None:
+    # Partition 1 claims a slot on phase 0 (partition 0's, idle); partition 0 is revoked
+    # before that slot comes, so its next owner may use it: partition 1 takes one of its own.
+    clock = FakeClock()
+    grid = MemberGrid(2.0, 2)  # phase 0 at .0, phase 1 at .5
+    grid.join(0)
+    grid.join(1)
+
+    async def revoke_while_sleeping(seconds: float) -> None:
+        grid.leave(0)
+        await clock.sleep(seconds)
+
+    bucket = TokenBucket(1.0, slot=1, of=2, grid=grid, clock=clock, sleep=revoke_while_sleeping)
+    clock.now = 100.6  # next slots: phase 0 at 101.0, phase 1 at 101.5
+    await bucket.acquire()
+    assert clock.now == pytest.approx(101.5)
+    assert not grid.holds(0)
+
+
+def test_a_phase_stays_while_any_partition_holding_it_does() -> None:
+    grid = MemberGrid(1.0, 2)
+    grid.join(1)
+    grid.join(1)  # a partition added after start-up, folded onto phase 1
+    grid.leave(1)
+    assert grid.holds(1)
+    grid.leave(1)
+    assert not grid.holds(1)
+    assert grid.claim(0.0) is None
+
+
+@pytest.mark.parametrize("rate", [0.0, -1.0, math.inf, math.nan])
+def test_a_grid_refuses_a_rate_it_cannot_keep(rate: float) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        MemberGrid(rate, 3)

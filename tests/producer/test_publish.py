@@ -84,6 +84,24 @@ def test_publishes_every_record_once_and_a_manifest(
     assert manifests[-1]["manifest"]["count"] == 700
 
 
+def test_a_generated_dataset_is_spread_evenly_over_the_partitions(
+    kafka_settings: KafkaSettings, topic_factory: Callable[..., str]
+) -> None:
+    # Hashing 700 unique call ids over 3 partitions gives unequal counts; a budget split over
+    # the partitions then leaves the fullest one sending alone at its share at the end.
+    topic, datasets = topic_factory(3), topic_factory(1, suffix="-datasets")
+    cmd = produce_cmd(kafka_settings, topic, datasets, "--count", "700", "--partitions", "3")
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 0, run.stderr
+    placed = [
+        (m.partition(), codec.decode(m.value() or b"")[0].index)
+        for m in read_topic(kafka_settings, topic, lambda m: m)
+    ]
+    assert sorted(index for _, index in placed) == list(range(700))
+    assert all(partition == index % 3 for partition, index in placed)
+    assert sorted(Counter(p for p, _ in placed).values()) == [233, 233, 234]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [0, 3000, 11000])
 def test_kill_9_then_rerun_gives_exactly_n(

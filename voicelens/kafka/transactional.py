@@ -75,11 +75,15 @@ class TransactionalProducer:
         value: bytes,
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> None:
-        """Queue one record in the open transaction; waits for queue space when full."""
+        """Queue one record in the open transaction; waits for queue space when full.
+        ``partition`` None: the partitioner picks it from the key."""
         kwargs: dict[str, Any] = {"on_delivery": self._on_delivery}
         if headers:
             kwargs["headers"] = headers
+        if partition is not None:
+            kwargs["partition"] = partition
         while True:
             try:
                 self.client.produce(topic, value, key, **kwargs)
