@@ -8,7 +8,7 @@ not the bottleneck):
 - ours: ``voicelens deliver --until-drained`` from a topic holding the same conversations, with
   1 and 2 processes in one group. Wall time is from process start to exit; the steady rate is
   the mean of the sink's full seconds, so start-up and group join show as the difference.
-Goals: ≥ 3x (b) and ≥ 50 % of (a).
+Goals: deliver's CPU per record at most 0.5x (b)'s per request, ≥ 50 % of (a), and ≥ 3x (b).
 
 Scaling: with a receiver that takes 200 ms per request (``--latency-ms 200``), throughput with
 ``--max-in-flight`` 16/64/256 in one process, and with 1/2/4 processes at 64 each.
@@ -180,7 +180,10 @@ def run(quick: bool) -> dict[str, Any]:
             console.print(f"[red]{label}: {error}[/red]")
     clean = [d for d in ours.values() if not d["errors"]] or list(ours.values())
     best = max(clean, key=lambda d: d["per_second_steady"])
+    ours_cpu = best.get("cpu_us_per_request", {}).get("sender", float("nan"))
+    sender_cpu = sender.get("cpu_us_per_request", {}).get("sender", float("nan"))
     ratios = {
+        "cpu_vs_baseline": ours_cpu / sender_cpu,
         "vs_baseline_steady": best["per_second_steady"] / sender["per_second"],
         "vs_baseline_wall": best["per_second_wall"] / sender["per_second_wall"],
         "vs_ceiling_steady": best["per_second_steady"] / ceiling.get("per_second", float("nan")),
@@ -205,6 +208,9 @@ def run(quick: bool) -> dict[str, Any]:
         "Delivery goals (best voicelens configuration, steady state)",
         ["goal", "measured", "met"],
         [
+            ["deliver CPU per record <= 0.5x the sender's per request",
+             f"{ours_cpu:.0f} / {sender_cpu:.0f} µs = {ratios['cpu_vs_baseline']:.2f}x",
+             "yes" if ratios["cpu_vs_baseline"] <= 0.5 else "NO"],
             [">= 3x baseline sender", f"{ratios['vs_baseline_steady']:.2f}x",
              "yes" if ratios["vs_baseline_steady"] >= 3 else "NO"],
             [">= 50% of wrk ceiling", f"{ratios['vs_ceiling_steady']:.0%}",
@@ -237,6 +243,8 @@ def run(quick: bool) -> dict[str, Any]:
         "scaling_200ms": scaling,
         "cpu_budget": budget,
         "goals": {
+            "cpu_vs_baseline_target": 0.5,
+            "cpu_vs_baseline_met": ratios["cpu_vs_baseline"] <= 0.5,
             "vs_baseline_target": 3.0,
             "vs_baseline_met": ratios["vs_baseline_steady"] >= 3,
             "vs_ceiling_target": 0.5,

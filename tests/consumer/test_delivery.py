@@ -245,6 +245,28 @@ def test_max_in_flight_bounds_the_requests_the_webhook_sees_at_once(
     assert stats["max_concurrent"] == 5
 
 
+def test_a_partition_with_work_uses_the_budget_its_idle_siblings_leave(
+    kafka_settings: KafkaSettings,
+    topic_factory: Callable[..., str],
+    group_factory: Callable[[], str],
+    sink_factory: Callable[..., Sink],
+) -> None:
+    # Everything on partition 0 of 3, one member, 15 req/s: partition 0's own share is 5/s,
+    # but the member holds the idle partitions' slots too and hands them to the one with work.
+    topic = topic_factory(3)
+    ids = produce_conversations(kafka_settings, topic, 90, partition=0)
+    sink = sink_factory()
+    flags = ("--until-drained", "--max-rps", "15")
+    result = run(deliver_cmd(kafka_settings, topic, group_factory(), sink.url, *flags))
+    assert result.returncode == 0, result.stderr
+    stats = sink.stats()
+    assert stats["unique_call_ids"] == len(ids)
+    busiest = stats["max_per_second"]
+    # Partition 0 alone at its share would put at most 6 in any second (5 + arrival jitter);
+    # the budget still caps every second at ceil(R), plus one request of jitter.
+    assert 10 <= busiest <= 16, stats["per_second"]
+
+
 def test_kill_9_redelivers_at_most_the_in_flight_window(
     kafka_settings: KafkaSettings,
     admin: TopicAdmin,

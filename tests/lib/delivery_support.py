@@ -30,16 +30,25 @@ def free_port() -> int:
 
 
 def produce_conversations(
-    settings: KafkaSettings, topic: str, n: int, *, poison: int = 0, seed: int = 3
+    settings: KafkaSettings,
+    topic: str,
+    n: int,
+    *,
+    poison: int = 0,
+    seed: int = 3,
+    partition: int | None = None,
 ) -> list[str]:
-    """n generated conversations (plus ``poison`` undecodable records); returns the call ids."""
+    """n generated conversations (plus ``poison`` undecodable records); returns the call ids.
+    ``partition``: all of them on that one (None: by key)."""
     ds = Dataset.from_options(GeneratorOptions(count=n, seed=seed, end_time="2026-11-01T00:00:00Z"))
     codec = ConversationCodec()
     ids = []
     with KafkaProducer(settings) as producer:
         for i, conv in enumerate(ds.conversations()):
             env = ConversationEnvelope(f"e{i}", ds.dataset_id, i, 0, "test")
-            producer.produce(topic, codec.encode(env, conv), conv["call_id"].encode())
+            producer.produce(
+                topic, codec.encode(env, conv), conv["call_id"].encode(), partition=partition
+            )
             ids.append(conv["call_id"])
         for j in range(poison):
             producer.produce(topic, b"\x00not avro at all", f"poison-{j}".encode())
