@@ -47,9 +47,9 @@ def grid_position(partition: int, partitions: int, endpoints: int) -> GridPositi
     """Where partition ``partition`` of ``partitions`` sits on its endpoint's grid.
 
     A partition added after start-up (beyond ``partitions``) takes the place of the partition it
-    folds onto: it goes to that one's endpoint on that one's slots. Its bucket is its own, so
-    until ``deliver`` restarts with the new count the two together send up to twice that
-    partition's share (the README says so).
+    folds onto: it goes to that one's endpoint on that one's slots. Held by one member, the two
+    share those slots; held by two, until ``deliver`` restarts with the new count they send up
+    to twice that partition's share (the README says so).
     """
     p = partition % partitions
     endpoint = route(p, endpoints)
