@@ -19,6 +19,7 @@ How the transcript agrees with the metadata:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,18 @@ _COMMITMENT = {
 }
 #: The longest a look-up, dispatch or hold lasts, in seconds.
 _MAX_WORK = 30.0
+#: Which of the story's uniforms (``r``) and the customer's (``cu``) each picked slot uses.
+_STORY_SLOT_FIELD = {
+    "agent": 3,
+    "tech": 4,
+    "noise": 5,
+    "topic": 6,
+    "spam_company": 7,
+    "spam_product": 8,
+    "equipment": 10,
+    "symptom": 11,
+}
+_CUSTOMER_SLOT_FIELD = {"name": 2, "surname": 3, "brand": 6}
 
 
 @functools.cache
@@ -117,6 +130,64 @@ class _Render:
 def _pick(lines: Lines, u: float) -> tuple[str, bool]:
     i = int(u * len(lines.texts))
     return lines.texts[i], lines.formatted[i]
+
+
+class _Slots(dict[str, str]):
+    """A call's slot values for ``str.format_map``, made on first use."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[str], str]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, name: str) -> str:
+        value = self[name] = self._make(name)
+        return value
+
+
+def _slot_value(regions: Regions, lang: Language, call: _Call, name: str) -> str:
+    """Slot ``name`` of ``call`` in ``lang``; each draws on its own uniform, so the values do
+    not depend on which others a transcript uses."""
+    f = lang.fillers
+    r, cu = call.r, call.cu
+    match name:
+        case "company":
+            companies = f["company"]
+            return companies[call.metro % len(companies)]
+        case "agent" | "tech" | "noise" | "topic" | "spam_company" | "spam_product":
+            values = f[name]
+            return values[int(r[_STORY_SLOT_FIELD[name]] * len(values))]
+        case "name" | "surname" | "brand":
+            values = f[name]
+            return values[int(cu[_CUSTOMER_SLOT_FIELD[name]] * len(values))]
+        case "equipment" | "symptom":
+            values = f[f"{name}.{'cooling' if call.cooling else 'heating'}"]
+            return values[int(r[_STORY_SLOT_FIELD[name]] * len(values))]
+        case "age":
+            return str(2 + int(cu[7] * 22))
+        case "temp":
+            return str(84 + int(r[12] * 13)) if call.cooling else str(44 + int(r[12] * 15))
+        case "phone" | "last4":
+            line = int(cu[4] * 100)
+            if name == "last4":
+                return f"01{line:02d}"
+            codes = regions.metro[call.metro].area_codes
+            return f"({codes[int(cu[5] * len(codes))]}) 555-01{line:02d}"
+        case "metro":
+            return regions.metro[call.metro].name
+        case "town":
+            outside = regions.metro[call.metro].outside
+            return outside[int(cu[9] * len(outside))]
+        case "sqft":
+            return f"{1100 + int(cu[8] * 30) * 100:,}"
+        case "low":
+            return lang.spec.money.format(amount=f"{5000 + int(r[22] * 8) * 500:,}")
+        case "high":
+            return lang.spec.money.format(amount=f"{9000 + int(r[23] * 10) * 500:,}")
+        case "ref":
+            return f"{int(r[13] * 900_000) + 100_000}"
+    raise KeyError(name)
 
 
 class ConversationBuilder:
@@ -296,42 +367,9 @@ class ConversationBuilder:
         return Commitment(kind, begin, begin + 2 * _HOUR, off)
 
     def _slots(self, lang: Language, call: _Call) -> dict[str, str]:
-        f = lang.fillers
-        r, cu = call.r, call.cu
-        season = "cooling" if call.cooling else "heating"
-        m = self.regions.metro[call.metro]
-        area = m.area_codes[int(cu[5] * len(m.area_codes))]
-        line = int(cu[4] * 100)
-        companies = f["company"]
-
-        def one(name: str, u: float) -> str:
-            values = f[name]
-            return values[int(u * len(values))]
-
-        return {
-            "company": companies[call.metro % len(companies)],
-            "agent": one("agent", r[3]),
-            "tech": one("tech", r[4]),
-            "name": one("name", cu[2]),
-            "surname": one("surname", cu[3]),
-            "brand": one("brand", cu[6]),
-            "noise": one("noise", r[5]),
-            "topic": one("topic", r[6]),
-            "spam_company": one("spam_company", r[7]),
-            "spam_product": one("spam_product", r[8]),
-            "equipment": one(f"equipment.{season}", r[10]),
-            "symptom": one(f"symptom.{season}", r[11]),
-            "age": str(2 + int(cu[7] * 22)),
-            "temp": str(84 + int(r[12] * 13)) if call.cooling else str(44 + int(r[12] * 15)),
-            "phone": f"({area}) 555-01{line:02d}",
-            "last4": f"01{line:02d}",
-            "metro": m.name,
-            "town": m.outside[int(cu[9] * len(m.outside))],
-            "sqft": f"{1100 + int(cu[8] * 30) * 100:,}",
-            "low": lang.spec.money.format(amount=f"{5000 + int(r[22] * 8) * 500:,}"),
-            "high": lang.spec.money.format(amount=f"{9000 + int(r[23] * 10) * 500:,}"),
-            "ref": f"{int(r[13] * 900_000) + 100_000}",
-        }
+        """The call's slot values, each computed when a line first names it (most lines name
+        two or three of the two dozen)."""
+        return _Slots(functools.partial(_slot_value, self.regions, lang, call))
 
     def _transcript(self, call: _Call) -> list[dict[str, Any]]:
         clock = self.clock
