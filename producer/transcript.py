@@ -19,7 +19,6 @@ How the transcript agrees with the metadata:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from voicelens.producer.journeys import JourneyPlan
 from voicelens.producer.profile import Profile, ScenarioSpec, data_file
 from voicelens.producer.regions import Regions, load_regions
 from voicelens.producer.rng import uniforms, words
+from voicelens.producer.slots import SlotValues, slot_value
 from voicelens.producer.story import (
     CUSTOMER_FIELDS,
     BlockInput,
@@ -65,18 +65,6 @@ _COMMITMENT = {
 }
 #: The longest a look-up, dispatch or hold lasts, in seconds.
 _MAX_WORK = 30.0
-#: Which of the story's uniforms (``r``) and the customer's (``cu``) each picked slot uses.
-_STORY_SLOT_FIELD = {
-    "agent": 3,
-    "tech": 4,
-    "noise": 5,
-    "topic": 6,
-    "spam_company": 7,
-    "spam_product": 8,
-    "equipment": 10,
-    "symptom": 11,
-}
-_CUSTOMER_SLOT_FIELD = {"name": 2, "surname": 3, "brand": 6}
 
 
 @functools.cache
@@ -130,64 +118,6 @@ class _Render:
 def _pick(lines: Lines, u: float) -> tuple[str, bool]:
     i = int(u * len(lines.texts))
     return lines.texts[i], lines.formatted[i]
-
-
-class _Slots(dict[str, str]):
-    """A call's slot values for ``str.format_map``, made on first use."""
-
-    __slots__ = ("_make",)
-
-    def __init__(self, make: Callable[[str], str]) -> None:
-        super().__init__()
-        self._make = make
-
-    def __missing__(self, name: str) -> str:
-        value = self[name] = self._make(name)
-        return value
-
-
-def _slot_value(regions: Regions, lang: Language, call: _Call, name: str) -> str:
-    """Slot ``name`` of ``call`` in ``lang``; each draws on its own uniform, so the values do
-    not depend on which others a transcript uses."""
-    f = lang.fillers
-    r, cu = call.r, call.cu
-    match name:
-        case "company":
-            companies = f["company"]
-            return companies[call.metro % len(companies)]
-        case "agent" | "tech" | "noise" | "topic" | "spam_company" | "spam_product":
-            values = f[name]
-            return values[int(r[_STORY_SLOT_FIELD[name]] * len(values))]
-        case "name" | "surname" | "brand":
-            values = f[name]
-            return values[int(cu[_CUSTOMER_SLOT_FIELD[name]] * len(values))]
-        case "equipment" | "symptom":
-            values = f[f"{name}.{'cooling' if call.cooling else 'heating'}"]
-            return values[int(r[_STORY_SLOT_FIELD[name]] * len(values))]
-        case "age":
-            return str(2 + int(cu[7] * 22))
-        case "temp":
-            return str(84 + int(r[12] * 13)) if call.cooling else str(44 + int(r[12] * 15))
-        case "phone" | "last4":
-            line = int(cu[4] * 100)
-            if name == "last4":
-                return f"01{line:02d}"
-            codes = regions.metro[call.metro].area_codes
-            return f"({codes[int(cu[5] * len(codes))]}) 555-01{line:02d}"
-        case "metro":
-            return regions.metro[call.metro].name
-        case "town":
-            outside = regions.metro[call.metro].outside
-            return outside[int(cu[9] * len(outside))]
-        case "sqft":
-            return f"{1100 + int(cu[8] * 30) * 100:,}"
-        case "low":
-            return lang.spec.money.format(amount=f"{5000 + int(r[22] * 8) * 500:,}")
-        case "high":
-            return lang.spec.money.format(amount=f"{9000 + int(r[23] * 10) * 500:,}")
-        case "ref":
-            return f"{int(r[13] * 900_000) + 100_000}"
-    raise KeyError(name)
 
 
 class ConversationBuilder:
@@ -369,7 +299,7 @@ class ConversationBuilder:
     def _slots(self, lang: Language, call: _Call) -> dict[str, str]:
         """The call's slot values, each computed when a line first names it (most lines name
         two or three of the two dozen)."""
-        return _Slots(functools.partial(_slot_value, self.regions, lang, call))
+        return SlotValues(functools.partial(slot_value, self.regions, lang, call))
 
     def _transcript(self, call: _Call) -> list[dict[str, Any]]:
         clock = self.clock
