@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AclOperation
 
 from voicelens.kafka import TopicAdmin
 from voicelens.kafka.configuration import consumer_config
-from voicelens.kafka.exceptions import wrap_kafka_error
+from voicelens.kafka.exceptions import Access, wrap_kafka_error
 from voicelens.kafka.reader import READER_OVERRIDES, read_assigned
 from voicelens.kafka.transactional import TransactionalProducer
 from voicelens.schemas.dead_letters import DLQ_HEADER_PREFIX, DeadLetterFacts, DeadLetterReason
@@ -118,7 +119,11 @@ class Replayer:
                 [TopicPartition(topic, p) for p in ends], timeout=self.timeout
             )
         except KafkaException as exc:
-            raise wrap_kafka_error(f"reading group {self.group!r}'s offsets", exc) from exc
+            access = Access(
+                topic=(AclOperation.DESCRIBE, topic), group=(AclOperation.DESCRIBE, self.group)
+            )
+            action = f"reading group {self.group!r}'s offsets"
+            raise wrap_kafka_error(action, exc, access) from exc
         # The group's committed offsets are where this replay starts; with none yet, or
         # from_beginning, the log's start (retention may have moved it past a commit, too).
         starts = {
@@ -131,7 +136,7 @@ class Replayer:
         positions: dict[int, int] = {}
         in_txn = 0
         open_txn = False
-        for msg in read_assigned(consumer, topic, starts, ends):
+        for msg in read_assigned(consumer, topic, starts, ends, group=self.group):
             partition, offset = msg.partition() or 0, msg.offset() or 0
             positions[partition] = offset + 1
             result.examined += 1
@@ -166,5 +171,5 @@ class Replayer:
         self, producer: TransactionalProducer, consumer: Consumer, positions: dict[int, int]
     ) -> None:
         offsets = [TopicPartition(self.dlq_topic, p, o) for p, o in sorted(positions.items())]
-        producer.send_offsets(offsets, consumer.consumer_group_metadata())
+        producer.send_offsets(offsets, consumer.consumer_group_metadata(), group=self.group)
         producer.commit()

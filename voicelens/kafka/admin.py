@@ -7,14 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
+from confluent_kafka.admin import AclOperation, AdminClient, ClusterMetadata, NewTopic
 
 from voicelens.exceptions import ConfigError
 from voicelens.kafka.configuration import admin_config
 from voicelens.kafka.exceptions import (
+    Access,
     BrokerUnavailableError,
     TopicMismatchError,
     TopicMissingError,
+    authorization_error,
     wrap_kafka_error,
 )
 from voicelens.settings import KafkaSettings
@@ -58,7 +60,8 @@ class TopicAdmin:
             metadata = self.client.list_topics(topic=topic, timeout=self._timeout)
         except KafkaException as exc:
             what = f"metadata of topic {topic!r}" if topic else "cluster metadata"
-            raise wrap_kafka_error(f"reading {what}", exc) from exc
+            access = Access(topic=(AclOperation.DESCRIBE, topic)) if topic else None
+            raise wrap_kafka_error(f"reading {what}", exc, access) from exc
         if not metadata.brokers:
             msg = f"no broker answered at {self._settings.bootstrap_servers}"
             raise BrokerUnavailableError(msg)
@@ -86,8 +89,20 @@ class TopicAdmin:
         return requested
 
     def partition_count(self, topic: str) -> int | None:
-        """Partitions of ``topic``, or None when it does not exist."""
+        """Partitions of ``topic``, or None when it does not exist.
+
+        A topic this principal may not describe is an :class:`AuthorizationError`, not a
+        missing topic: the broker answers the same for one that exists and one that does not.
+        """
         info = self._metadata(topic).topics.get(topic)
+        if info is not None and info.error is not None:
+            refused = authorization_error(
+                info.error,
+                f"reading metadata of topic {topic!r}",
+                Access(topic=(AclOperation.DESCRIBE, topic)),
+            )
+            if refused is not None:
+                raise refused
         if info is None or info.error is not None:
             return None
         return len(info.partitions)
@@ -131,7 +146,8 @@ class TopicAdmin:
                 # Another process created it between our look and our create: check it instead.
                 self.ensure(spec, exact=exact)
                 return False
-            raise wrap_kafka_error(f"creating topic {spec.name!r}", exc) from exc
+            access = Access(topic=(AclOperation.CREATE, spec.name), cluster=AclOperation.CREATE)
+            raise wrap_kafka_error(f"creating topic {spec.name!r}", exc, access) from exc
         log.info(
             "created topic %s with %d partitions, replication factor %d",
             spec.name,
@@ -156,7 +172,8 @@ class TopicAdmin:
                 for p in range(partitions)
             }
         except KafkaException as exc:
-            raise wrap_kafka_error(f"reading the offsets of {topic!r}", exc) from exc
+            access = Access(topic=(AclOperation.DESCRIBE, topic))
+            raise wrap_kafka_error(f"reading the offsets of {topic!r}", exc, access) from exc
         finally:
             consumer.close()
 
@@ -176,7 +193,11 @@ class TopicAdmin:
         try:
             result = futures[group].result(timeout=self._timeout)
         except KafkaException as exc:
-            raise wrap_kafka_error(f"reading committed offsets of group {group!r}", exc) from exc
+            access = Access(
+                topic=(AclOperation.DESCRIBE, topic), group=(AclOperation.DESCRIBE, group)
+            )
+            msg = f"reading committed offsets of group {group!r}"
+            raise wrap_kafka_error(msg, exc, access) from exc
         return {tp.partition: tp.offset for tp in result.topic_partitions}
 
     def delete_topics(self, topics: list[str]) -> None:
