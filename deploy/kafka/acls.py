@@ -9,8 +9,8 @@ the admin of ``deploy/kafka/secure.sh`` (its password file and CA under ``--stat
     deploy/kafka/secure.sh acls grant --role deliver --user deliver=alice \\
         --conversations-topic calls --deliver-group calls-to-crm --without deliver:write:dlq
 
-``--without ROLE:OPERATION:PLACEHOLDER`` leaves one grant out (the tests show each one is
-needed). Nothing secret is printed.
+``--without ROLE:OPERATION:PLACEHOLDER`` leaves one grant out, ``--only`` keeps just the ones
+named (the tests show each grant is needed). Nothing secret is printed.
 """
 
 from __future__ import annotations
@@ -155,6 +155,13 @@ def _apply(
             deleted.result()
 
 
+def _key(g: Grant) -> set[tuple[str, ...]]:
+    """How ``--without`` and ``--only`` name a grant: ``deliver:write:dlq`` (the placeholder
+    without braces) or the plan's name as written (``produce:write:voicelens-produce-``)."""
+    op = g.operation.name.lower()
+    return {(g.role, op, g.template.strip("{}")), (g.role, op, g.template)}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("action", choices=["grant", "revoke", "show"])
@@ -165,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--without", action="append", default=[], help="ROLE:OPERATION:NAME to leave out"
     )
+    p.add_argument("--only", action="append", default=[], help="ROLE:OPERATION:NAME alone")
     p.add_argument("--conversations-topic", default=topics.CONVERSATIONS)
     p.add_argument("--datasets-topic", default=topics.DATASETS)
     p.add_argument("--deliveries-topic", default=topics.DELIVERIES)
@@ -195,11 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replay_group": args.replay_group,
     }
     left_out = {tuple(w.lower().split(":", 2)) for w in args.without}
+    only = {tuple(w.lower().split(":", 2)) for w in args.only}
     grants = [
         g
         for g in bindings(plan, roles, names)
-        if (g.role, g.operation.name.lower(), g.template.strip("{}")) not in left_out
-        and (g.role, g.operation.name.lower(), g.template) not in left_out
+        if not _key(g) & left_out and (not only or _key(g) & only)
     ]
     settings = admin_settings(args.bootstrap_servers, args.state_dir)
     if args.action == "grant":

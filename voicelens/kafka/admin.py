@@ -181,15 +181,23 @@ class TopicAdmin:
         """High watermark of each partition of ``topic``."""
         return {p: high for p, (_low, high) in self.watermarks(topic).items()}
 
-    def committed_offsets(self, topic: str, group: str) -> dict[int, int]:
-        """Committed offset of ``group`` on each partition of ``topic`` (-1001 when none)."""
+    def committed_offsets(
+        self, topic: str, group: str, *, require_stable: bool = False
+    ) -> dict[int, int]:
+        """Committed offset of ``group`` on each partition of ``topic`` (-1001 when none).
+
+        ``require_stable``: wait for offsets of a transaction in progress to be decided
+        (KIP-447), as a read_committed consumer does.
+        """
         from confluent_kafka import ConsumerGroupTopicPartitions
 
         partitions = self.require(topic)
         request = ConsumerGroupTopicPartitions(
             group, [TopicPartition(topic, p) for p in range(partitions)]
         )
-        futures = self.client.list_consumer_group_offsets([request])
+        futures = self.client.list_consumer_group_offsets(
+            [request], require_stable=require_stable, request_timeout=self._timeout
+        )
         try:
             result = futures[group].result(timeout=self._timeout)
         except KafkaException as exc:
