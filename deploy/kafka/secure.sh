@@ -13,7 +13,7 @@
 # Passwords live in files (mode 600) under the state dir and are never printed.
 #
 # Environment: SECURE_KAFKA_PORT (39092), SECURE_KAFKA_CONTROLLER_PORT (39093),
-# SECURE_KAFKA_HEAP (384m), VOICELENS_CACHE (<repo>/.cache), KAFKA_READY_TIMEOUT seconds (90).
+# SECURE_KAFKA_HEAP (384m), VOICELENS_CACHE (<repo>/.cache), KAFKA_READY_TIMEOUT seconds (150).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,7 +22,7 @@ cache=${VOICELENS_CACHE:-$root/.cache}
 port=${SECURE_KAFKA_PORT:-39092}
 cport=${SECURE_KAFKA_CONTROLLER_PORT:-39093}
 heap=${SECURE_KAFKA_HEAP:-384m}
-ready_timeout=${KAFKA_READY_TIMEOUT:-90}
+ready_timeout=${KAFKA_READY_TIMEOUT:-150}
 libs=$cache/kafka/libs
 state=$cache/kafka/secure-$port
 pidfile=$state/kafka.pid
