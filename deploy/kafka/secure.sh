@@ -98,8 +98,9 @@ format() {
   done
   local cluster_id
   cluster_id=$("${java_cmd[@]}" kafka.tools.StorageTool random-uuid)
+  # Its standard output lists the bootstrap records, SCRAM salts and keys included: not logged.
   "${java_cmd[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
-    -c "$state/server.properties" "${scram[@]}" >>"$logfile" 2>&1 \
+    -c "$state/server.properties" "${scram[@]}" >/dev/null 2>>"$logfile" \
     || { log "formatting failed: see $logfile"; exit 1; }
 }
 

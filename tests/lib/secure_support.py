@@ -145,15 +145,15 @@ class SecureBroker:
     def topic_admin(self) -> TopicAdmin:
         return TopicAdmin(self.admin_settings())
 
-    def voicelens(self, user: str, *args: str, env: Mapping[str, str] | None = None) -> Run:
-        """``voicelens ARGS`` as ``user`` over SASL_SSL; nothing of the test's VOICELENS_* leaks."""
+    def voicelens(self, user: str, *args: str, password: str | None = None) -> Run:
+        """``voicelens ARGS`` as ``user`` over SASL_SSL (with ``password`` instead of the
+        user's own, when given); nothing of the test's VOICELENS_* variables leaks in."""
         base = {k: v for k, v in os.environ.items() if not k.startswith("VOICELENS_")}
         base.update(
             {
                 "VOICELENS_BOOTSTRAP_SERVERS": self.bootstrap,
-                "VOICELENS_KAFKA_CONFIG": json.dumps(self.config(user)),
+                "VOICELENS_KAFKA_CONFIG": json.dumps(self.config(user, password)),
                 "VOICELENS_LOG_FORMAT": "json",
-                **(env or {}),
             }
         )
         return _run([sys.executable, "-m", "voicelens", *args], base)

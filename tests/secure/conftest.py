@@ -83,6 +83,7 @@ def grant(secure: SecureBroker, names: Names) -> Iterator[Callable[..., None]]:
             args += ["--without", item]
         run = secure.acls("grant", names, *args)
         assert run.returncode == 0, run.output
+        assert not [p for p in secure.passwords() if p in run.output]
         granted.append(args)
 
     yield give

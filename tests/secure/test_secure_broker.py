@@ -160,6 +160,27 @@ def test_every_command_runs_as_its_own_least_privilege_principal(
     _clean(secure, produced, delivered, replayed, reported, refused)
 
 
+def test_refused_credentials_stop_the_command_naming_the_user_and_the_setting(
+    secure: SecureBroker,
+) -> None:
+    user = _user(secure, "report")
+    wrong = "not-" + secure.users[user]
+    run = secure.voicelens(user, "replay", "--dry-run", "--timeout=3", password=wrong)
+    line = _refusal(run)
+    assert f"the broker refused sasl.username {user!r} (SCRAM-SHA-512)" in line
+    assert "--kafka-config (VOICELENS_KAFKA_CONFIG)" in line
+    assert wrong not in run.output
+    _clean(secure, run)
+
+
+def test_the_broker_logs_no_password(secure: SecureBroker) -> None:
+    log = (secure.state_dir / "kafka.log").read_text(errors="replace")
+    assert "BrokerServer id=1" in log
+    assert not [p for p in secure.passwords() if p in log]
+    # Nor the SCRAM verifiers the storage was formatted with (salts and keys).
+    assert "UserScramCredentialRecord" not in log
+
+
 def test_produce_without_its_transactional_id_stops_naming_it(
     secure: SecureBroker, names: Names, grant: Callable[..., None]
 ) -> None:

@@ -10,9 +10,11 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AclOperation, AdminClient, ClusterMetadata, NewTopic
 
 from voicelens.exceptions import ConfigError
-from voicelens.kafka.configuration import admin_config
+from voicelens.kafka.configuration import admin_config, log_error
 from voicelens.kafka.exceptions import (
+    AUTHENTICATION_CODES,
     Access,
+    AuthenticationError,
     BrokerUnavailableError,
     TopicMismatchError,
     TopicMissingError,
@@ -48,17 +50,33 @@ class TopicAdmin:
         self._settings = settings
         self._timeout = timeout
         self._client: AdminClient | None = None
+        #: The first credentials the broker refused, reported through ``error_cb``.
+        self._refused_login: KafkaError | None = None
 
     @property
     def client(self) -> AdminClient:
         if self._client is None:
-            self._client = AdminClient(admin_config(self._settings))
+            conf = admin_config(self._settings)
+            conf["error_cb"] = self._on_error
+            self._client = AdminClient(conf)
         return self._client
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() in AUTHENTICATION_CODES:
+            if self._refused_login is not None:
+                return  # every retry is refused alike: once in the log is enough
+            self._refused_login = err
+        log_error(err)
 
     def _metadata(self, topic: str | None = None) -> ClusterMetadata:
         try:
             metadata = self.client.list_topics(topic=topic, timeout=self._timeout)
         except KafkaException as exc:
+            # Every command asks for metadata first, so refused credentials stop it here: the
+            # request itself only fails with a transport error, the reason comes to error_cb.
+            self.client.poll(0)
+            if self._refused_login is not None:
+                raise AuthenticationError(self._settings.kafka_config, self._refused_login) from exc
             what = f"metadata of topic {topic!r}" if topic else "cluster metadata"
             access = Access(topic=(AclOperation.DESCRIBE, topic)) if topic else None
             raise wrap_kafka_error(f"reading {what}", exc, access) from exc

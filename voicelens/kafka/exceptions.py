@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -11,9 +12,11 @@ from confluent_kafka.admin import AclOperation, ResourceType
 from voicelens.exceptions import VoicelensError
 
 __all__ = [
+    "AUTHENTICATION_CODES",
     "AUTHORIZATION_CODES",
     "TRANSACTIONAL_ID",
     "Access",
+    "AuthenticationError",
     "AuthorizationError",
     "BrokerUnavailableError",
     "KafkaClientError",
@@ -118,6 +121,31 @@ class AuthorizationError(KafkaClientError):
         self.resource = resource
         self.operation = operation
         self.name = name
+
+
+#: The broker's (or the client's) refusals of a principal's credentials.
+AUTHENTICATION_CODES = frozenset(
+    {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+)
+
+
+class AuthenticationError(KafkaClientError):
+    """The broker refused the credentials: the same ones fail the same way, so never retried.
+    The message names the user and the setting, never the password."""
+
+    retriable: ClassVar[bool] = False
+
+    def __init__(self, kafka_config: Mapping[str, str], err: KafkaError) -> None:
+        user = kafka_config.get("sasl.username")
+        who = f"sasl.username {user!r}" if user else "the credentials"
+        mechanism = kafka_config.get("sasl.mechanisms") or kafka_config.get("sasl.mechanism")
+        how = f" ({mechanism})" if mechanism else ""
+        super().__init__(
+            f"the broker refused {who}{how} of --kafka-config (VOICELENS_KAFKA_CONFIG): "
+            f"{err.str()}",
+            code=err.code(),
+            retriable=False,
+        )
 
 
 def authorization_error(err: KafkaError, action: str, access: Access) -> AuthorizationError | None:
