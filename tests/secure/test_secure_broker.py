@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from delivery_support import start_sink, stop_sink
+from delivery_support import free_port, start_sink, stop_sink
 from secure_support import Run, SecureBroker, readme_kafka_config
 
 pytestmark = [pytest.mark.kafka, pytest.mark.secure]
@@ -211,16 +211,13 @@ def test_deliver_without_write_on_the_dlq_stops_naming_it(
 
 
 def test_deliver_without_read_on_its_group_stops_naming_it(
-    secure: SecureBroker, names: Names, grant: Callable[..., None], tmp_path: Path
+    secure: SecureBroker, names: Names, grant: Callable[..., None]
 ) -> None:
     user = _user(secure, "deliver")
     grant({"deliver": user}, "deliver:read:deliver_group")
-    sink = start_sink(tmp_path)
-    # Not --until-drained: without the refusal this member would run until the test's limit.
-    try:
-        run = _deliver(secure, user, names, sink.url)
-    finally:
-        stop_sink(sink)
+    # No record and no receiver needed: the group is refused before any. Not --until-drained:
+    # without the refusal this member would run until the test's limit and fail it.
+    run = _deliver(secure, user, names, f"http://127.0.0.1:{free_port()}")
     line = _refusal(run)
     assert f"READ on group '{names['deliver_group']}'" in line
     _clean(secure, run)
