@@ -16,11 +16,16 @@ export VOICELENS_TEST_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 CLUSTER_PORT ?= 29092
 export CLUSTER_PORT
 export VOICELENS_TEST_CLUSTER_BOOTSTRAP ?= $(shell deploy/kafka/cluster.sh bootstrap)
+# The secured-broker tests (tests/secure/) talk to the SASL_SSL broker `make kafka-secure-up`
+# starts, as its admin (its password file and CA are in its state dir).
+export VOICELENS_TEST_SECURE_BOOTSTRAP ?= $(shell deploy/kafka/secure.sh bootstrap)
+export VOICELENS_TEST_SECURE_DIR ?= $(shell deploy/kafka/secure.sh state-dir)
 # ... and to the schema registry `make registry-up` starts (its Confluent-compatible API).
 export VOICELENS_TEST_SCHEMA_REGISTRY ?= http://127.0.0.1:$(REGISTRY_PORT)/apis/ccompat/v7
 
 .PHONY: help venv tools lock kafka-up kafka-down kafka-status kafka-cluster-up kafka-cluster-down \
-	kafka-cluster-status kafka-cluster-kill kafka-cluster-start registry-up registry-down \
+	kafka-cluster-status kafka-cluster-kill kafka-cluster-start kafka-secure-up kafka-secure-down \
+	kafka-secure-status kafka-secure-acls registry-up registry-down \
 	registry-status schemas-check image k8s-tools lint typecheck check unit test demo bench \
 	bench-tools clean
 
@@ -66,6 +71,18 @@ kafka-cluster-kill: ## kill -9 one cluster node: make kafka-cluster-kill NODE=2
 kafka-cluster-start: venv ## start one cluster node again and wait until it has rejoined: NODE=2
 	PYTHON=$(BIN)/python deploy/kafka/cluster.sh start $(NODE)
 
+kafka-secure-up: venv ## start the secured broker (SASL_SSL, SCRAM-SHA-512, ACLs) on 127.0.0.1:39092 (idempotent)
+	PYTHON=$(BIN)/python deploy/kafka/secure.sh up
+
+kafka-secure-down: ## stop the secured broker
+	deploy/kafka/secure.sh down
+
+kafka-secure-status:
+	deploy/kafka/secure.sh status
+
+kafka-secure-acls: venv ## grant each command's ACLs on the secured broker (ACLS_ARGS: acls.py's flags)
+	PYTHON=$(BIN)/python deploy/kafka/secure.sh acls grant $(ACLS_ARGS)
+
 registry-up: ## start the local Apicurio Registry (Confluent API) on 127.0.0.1:8081 (idempotent; JDK >= 21)
 	deploy/registry/registry.sh up
 
@@ -101,13 +118,15 @@ check: lint typecheck ## lint and type-check
 unit: venv ## tests that need no broker, cluster, registry or image
 	$(BIN)/pytest -m 'not kafka and not registry and not container'
 
-test: venv tools k8s-tools image ## lint, type-check and the whole test suite against the real broker, cluster and registry (started if needed)
+test: venv tools k8s-tools image ## lint, type-check and the whole test suite against the real broker, cluster, secured broker and registry (started if needed)
 	$(MAKE) --no-print-directory check
-	@started=0; cluster=0; reg=0; \
+	@started=0; cluster=0; reg=0; secure=0; \
 	if ! deploy/kafka/kafka.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/kafka.sh up && started=1; fi; \
 	if ! deploy/kafka/cluster.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/cluster.sh up && cluster=1; fi; \
 	if ! deploy/registry/registry.sh status 2>/dev/null; then deploy/registry/registry.sh up && reg=1; fi; \
+	if ! deploy/kafka/secure.sh status 2>/dev/null; then PYTHON=$(BIN)/python deploy/kafka/secure.sh up && secure=1; fi; \
 	$(BIN)/voicelens schemas check --schema-registry-url $(VOICELENS_TEST_SCHEMA_REGISTRY) && $(BIN)/pytest; rc=$$?; \
+	if [ $$secure = 1 ]; then deploy/kafka/secure.sh down; fi; \
 	if [ $$reg = 1 ]; then deploy/registry/registry.sh down; fi; \
 	if [ $$cluster = 1 ]; then deploy/kafka/cluster.sh down; fi; \
 	if [ $$started = 1 ]; then deploy/kafka/kafka.sh down; fi; exit $$rc

@@ -14,10 +14,11 @@ import asyncio
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.admin import AclOperation
 
 from voicelens import metrics
 from voicelens.kafka.configuration import producer_config
-from voicelens.kafka.exceptions import KafkaClientError
+from voicelens.kafka.exceptions import Access, KafkaClientError, authorization_error
 from voicelens.settings import KafkaSettings
 
 __all__ = ["AsyncProducer"]
@@ -60,7 +61,7 @@ class AsyncProducer:
         future: asyncio.Future[None] = self._loop.create_future()
 
         def done(err: KafkaError | None, _msg: Message) -> None:
-            _resolve(future, err)
+            _resolve(future, err, topic)
 
         kwargs: dict[str, Any] = {"on_delivery": done}
         if headers:
@@ -96,10 +97,14 @@ class AsyncProducer:
         self._producer.flush(timeout)
 
 
-def _resolve(future: asyncio.Future[None], err: KafkaError | None) -> None:
+def _resolve(future: asyncio.Future[None], err: KafkaError | None, topic: str) -> None:
     if future.done():
         return
     if err is None:
         future.set_result(None)
-    else:
-        future.set_exception(KafkaClientError(f"write not acknowledged: {err.str()}"))
+        return
+    # A refusal for want of an ACL stops the member like any refused write, naming the ACL.
+    refused = authorization_error(
+        err, f"writing to {topic!r}", Access(topic=(AclOperation.WRITE, topic))
+    )
+    future.set_exception(refused or KafkaClientError(f"write not acknowledged: {err.str()}"))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AclOperation
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from voicelens import metrics
@@ -23,7 +24,12 @@ from voicelens.consumer.delivery_config import DeliveryConfig
 from voicelens.consumer.partition_registry import CommitPoint
 from voicelens.health import BrokerHealth
 from voicelens.kafka.configuration import consumer_config
-from voicelens.kafka.exceptions import kafka_error, wrap_kafka_error
+from voicelens.kafka.exceptions import (
+    AUTHORIZATION_CODES,
+    Access,
+    kafka_error,
+    wrap_kafka_error,
+)
 from voicelens.settings import KafkaSettings
 
 __all__ = ["BATCH", "KafkaSide", "Listener"]
@@ -82,6 +88,16 @@ class KafkaSide:
     def _held(self) -> set[int]:
         assert self.consumer is not None  # noqa: S101
         return {tp.partition for tp in self.consumer.assignment()}
+
+    def _refused(self, action: str, exc: KafkaException) -> None:
+        """Raise when ``exc`` is a refusal for want of an ACL: asking again would loop."""
+        err = kafka_error(exc)
+        if err is not None and err.code() in AUTHORIZATION_CODES:
+            access = Access(
+                topic=(AclOperation.DESCRIBE, self._config.topic),
+                group=(AclOperation.READ, self._config.group),
+            )
+            raise wrap_kafka_error(action, exc, access) from exc
 
     # ------------------------------------------------------------------ on the Kafka thread
     def open(self, on_assign: Listener, on_revoke: Listener, on_lost: Listener) -> None:
@@ -172,6 +188,7 @@ class KafkaSide:
         try:
             committed = consumer.committed(tps, timeout=2)
         except KafkaException as exc:
+            self._refused("reading the group's committed offsets", exc)
             log.info("could not read committed offsets yet (%s); will ask again", exc)
             return {}
         starts: dict[int, tuple[int, str | None]] = {}
@@ -211,6 +228,7 @@ class KafkaSide:
                 consumer.store_offsets(offsets=offsets)
                 consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
+                self._refused("committing offsets", exc)
                 log.info("commit before the drain check refused (%s); will try again", exc)
                 return False
         ends = self._config.end_offsets
@@ -218,6 +236,7 @@ class KafkaSide:
         try:
             committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
         except KafkaException as exc:
+            self._refused("reading the group's committed offsets", exc)
             log.info("could not read the group's offsets yet (%s); will ask again", exc)
             return False
         return all(committed.get(p, -1) >= end or end == 0 for p, end in ends.items())

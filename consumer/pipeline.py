@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import orjson
 from confluent_kafka import KafkaError, Message
+from confluent_kafka.admin import AclOperation
 
 from voicelens import metrics
 from voicelens.consumer.async_producer import AsyncProducer
@@ -34,6 +35,7 @@ from voicelens.consumer.outcomes import Outcome, dead_letter_headers, delivery_e
 from voicelens.consumer.partition import PartitionState
 from voicelens.consumer.partition_registry import PartitionRegistry
 from voicelens.consumer.rate_limiter import RequestGate, RequestSlots
+from voicelens.kafka.exceptions import Access, authorization_error
 from voicelens.schemas.codec import ConversationCodec, DeliveryEventCodec, WriterLookup
 from voicelens.schemas.dead_letters import DeadLetterReason
 from voicelens.schemas.exceptions import DecodeError, UnknownSchemaError
@@ -118,6 +120,10 @@ class RecordPipeline:
         self._slots = RequestSlots(config.max_in_flight)
         #: The first failure that must stop the member (a Kafka write refused), if any.
         self.fatal: BaseException | None = None
+        #: What the member reads, named when the broker refuses it for want of an ACL.
+        self._access = Access(
+            topic=(AclOperation.READ, config.topic), group=(AclOperation.READ, config.group)
+        )
 
     def requests_in_flight(self) -> int:
         """Webhook requests holding one of the process's request slots now."""
@@ -133,7 +139,13 @@ class RecordPipeline:
         """A record fetched from Kafka: taken by its partition (or dropped when not held)."""
         err = msg.error()
         if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
+            refused = authorization_error(err, "consuming", self._access)
+            if refused is not None:
+                # The group or the topic refused for want of an ACL: librdkafka would repeat
+                # the request for ever, so the member stops, naming the ACL.
+                if self.fatal is None:
+                    self.fatal = refused
+            elif err.code() != KafkaError._PARTITION_EOF:
                 log.warning("consume error: %s", err.str())
             return
         state = self._registry.get(msg.partition() or 0)

@@ -15,11 +15,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from voicelens.kafka import TopicAdmin
 from voicelens.kafka.configuration import consumer_config
-from voicelens.kafka.exceptions import wrap_kafka_error
 from voicelens.kafka.reader import READER_OVERRIDES, read_assigned
 from voicelens.kafka.transactional import TransactionalProducer
 from voicelens.schemas.dead_letters import DLQ_HEADER_PREFIX, DeadLetterFacts, DeadLetterReason
@@ -97,13 +96,20 @@ class Replayer:
         consumer = Consumer(consumer_config(self.settings, self.group, **READER_OVERRIDES))
         try:
             if dry_run:
-                return self._pass(consumer, None, low, ends)
+                return self._pass(consumer, None, low, ends, self._committed(admin))
             txn_id = f"voicelens-replay-{self.group}-{self.dlq_topic}"
             with TransactionalProducer(self.settings, txn_id, timeout=self.timeout) as producer:
                 producer.init()  # fences an older replay of this group, aborting its open work
-                return self._pass(consumer, producer, low, ends)
+                return self._pass(consumer, producer, low, ends, self._committed(admin))
         finally:
             consumer.close()
+
+    def _committed(self, admin: TopicAdmin) -> dict[int, int]:
+        """The replay group's committed offsets, stable ones only (after ``init`` aborted a
+        killed replay's transaction). Asked of the admin client, not the consumer: a group this
+        principal may not use is refused at once there, where the consumer's coordinator lookup
+        would wait out its timeout."""
+        return admin.committed_offsets(self.dlq_topic, self.group, require_stable=True)
 
     def _pass(
         self,
@@ -111,27 +117,19 @@ class Replayer:
         producer: TransactionalProducer | None,
         low: dict[int, int],
         ends: dict[int, int],
+        committed: dict[int, int],
     ) -> ReplayResult:
         topic = self.dlq_topic
-        try:
-            committed = consumer.committed(
-                [TopicPartition(topic, p) for p in ends], timeout=self.timeout
-            )
-        except KafkaException as exc:
-            raise wrap_kafka_error(f"reading group {self.group!r}'s offsets", exc) from exc
         # The group's committed offsets are where this replay starts; with none yet, or
         # from_beginning, the log's start (retention may have moved it past a commit, too).
         starts = {
-            tp.partition: low[tp.partition]
-            if self.from_beginning
-            else max(tp.offset, low[tp.partition])
-            for tp in committed
+            p: low[p] if self.from_beginning else max(committed.get(p, -1), low[p]) for p in ends
         }
         result = ReplayResult()
         positions: dict[int, int] = {}
         in_txn = 0
         open_txn = False
-        for msg in read_assigned(consumer, topic, starts, ends):
+        for msg in read_assigned(consumer, topic, starts, ends, group=self.group):
             partition, offset = msg.partition() or 0, msg.offset() or 0
             positions[partition] = offset + 1
             result.examined += 1
@@ -166,5 +164,5 @@ class Replayer:
         self, producer: TransactionalProducer, consumer: Consumer, positions: dict[int, int]
     ) -> None:
         offsets = [TopicPartition(self.dlq_topic, p, o) for p, o in sorted(positions.items())]
-        producer.send_offsets(offsets, consumer.consumer_group_metadata())
+        producer.send_offsets(offsets, consumer.consumer_group_metadata(), group=self.group)
         producer.commit()

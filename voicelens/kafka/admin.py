@@ -7,14 +7,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
+from confluent_kafka.admin import AclOperation, AdminClient, ClusterMetadata, NewTopic
 
 from voicelens.exceptions import ConfigError
-from voicelens.kafka.configuration import admin_config
+from voicelens.kafka.configuration import admin_config, log_error
 from voicelens.kafka.exceptions import (
+    AUTHENTICATION_CODES,
+    Access,
+    AuthenticationError,
     BrokerUnavailableError,
     TopicMismatchError,
     TopicMissingError,
+    authorization_error,
     wrap_kafka_error,
 )
 from voicelens.settings import KafkaSettings
@@ -46,19 +50,36 @@ class TopicAdmin:
         self._settings = settings
         self._timeout = timeout
         self._client: AdminClient | None = None
+        #: The first credentials the broker refused, reported through ``error_cb``.
+        self._refused_login: KafkaError | None = None
 
     @property
     def client(self) -> AdminClient:
         if self._client is None:
-            self._client = AdminClient(admin_config(self._settings))
+            conf = admin_config(self._settings)
+            conf["error_cb"] = self._on_error
+            self._client = AdminClient(conf)
         return self._client
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() in AUTHENTICATION_CODES:
+            if self._refused_login is not None:
+                return  # every retry is refused alike: once in the log is enough
+            self._refused_login = err
+        log_error(err)
 
     def _metadata(self, topic: str | None = None) -> ClusterMetadata:
         try:
             metadata = self.client.list_topics(topic=topic, timeout=self._timeout)
         except KafkaException as exc:
+            # Every command asks for metadata first, so refused credentials stop it here: the
+            # request itself only fails with a transport error, the reason comes to error_cb.
+            self.client.poll(0)
+            if self._refused_login is not None:
+                raise AuthenticationError(self._settings.kafka_config, self._refused_login) from exc
             what = f"metadata of topic {topic!r}" if topic else "cluster metadata"
-            raise wrap_kafka_error(f"reading {what}", exc) from exc
+            access = Access(topic=(AclOperation.DESCRIBE, topic)) if topic else None
+            raise wrap_kafka_error(f"reading {what}", exc, access) from exc
         if not metadata.brokers:
             msg = f"no broker answered at {self._settings.bootstrap_servers}"
             raise BrokerUnavailableError(msg)
@@ -86,8 +107,20 @@ class TopicAdmin:
         return requested
 
     def partition_count(self, topic: str) -> int | None:
-        """Partitions of ``topic``, or None when it does not exist."""
+        """Partitions of ``topic``, or None when it does not exist.
+
+        A topic this principal may not describe is an :class:`AuthorizationError`, not a
+        missing topic: the broker answers the same for one that exists and one that does not.
+        """
         info = self._metadata(topic).topics.get(topic)
+        if info is not None and info.error is not None:
+            refused = authorization_error(
+                info.error,
+                f"reading metadata of topic {topic!r}",
+                Access(topic=(AclOperation.DESCRIBE, topic)),
+            )
+            if refused is not None:
+                raise refused
         if info is None or info.error is not None:
             return None
         return len(info.partitions)
@@ -131,7 +164,8 @@ class TopicAdmin:
                 # Another process created it between our look and our create: check it instead.
                 self.ensure(spec, exact=exact)
                 return False
-            raise wrap_kafka_error(f"creating topic {spec.name!r}", exc) from exc
+            access = Access(topic=(AclOperation.CREATE, spec.name), cluster=AclOperation.CREATE)
+            raise wrap_kafka_error(f"creating topic {spec.name!r}", exc, access) from exc
         log.info(
             "created topic %s with %d partitions, replication factor %d",
             spec.name,
@@ -156,7 +190,8 @@ class TopicAdmin:
                 for p in range(partitions)
             }
         except KafkaException as exc:
-            raise wrap_kafka_error(f"reading the offsets of {topic!r}", exc) from exc
+            access = Access(topic=(AclOperation.DESCRIBE, topic))
+            raise wrap_kafka_error(f"reading the offsets of {topic!r}", exc, access) from exc
         finally:
             consumer.close()
 
@@ -164,19 +199,31 @@ class TopicAdmin:
         """High watermark of each partition of ``topic``."""
         return {p: high for p, (_low, high) in self.watermarks(topic).items()}
 
-    def committed_offsets(self, topic: str, group: str) -> dict[int, int]:
-        """Committed offset of ``group`` on each partition of ``topic`` (-1001 when none)."""
+    def committed_offsets(
+        self, topic: str, group: str, *, require_stable: bool = False
+    ) -> dict[int, int]:
+        """Committed offset of ``group`` on each partition of ``topic`` (-1001 when none).
+
+        ``require_stable``: wait for offsets of a transaction in progress to be decided
+        (KIP-447), as a read_committed consumer does.
+        """
         from confluent_kafka import ConsumerGroupTopicPartitions
 
         partitions = self.require(topic)
         request = ConsumerGroupTopicPartitions(
             group, [TopicPartition(topic, p) for p in range(partitions)]
         )
-        futures = self.client.list_consumer_group_offsets([request])
+        futures = self.client.list_consumer_group_offsets(
+            [request], require_stable=require_stable, request_timeout=self._timeout
+        )
         try:
             result = futures[group].result(timeout=self._timeout)
         except KafkaException as exc:
-            raise wrap_kafka_error(f"reading committed offsets of group {group!r}", exc) from exc
+            access = Access(
+                topic=(AclOperation.DESCRIBE, topic), group=(AclOperation.DESCRIBE, group)
+            )
+            msg = f"reading committed offsets of group {group!r}"
+            raise wrap_kafka_error(msg, exc, access) from exc
         return {tp.partition: tp.offset for tp in result.topic_partitions}
 
     def delete_topics(self, topics: list[str]) -> None:

@@ -7,9 +7,16 @@ from types import TracebackType
 from typing import Any, Self
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AclOperation
 
 from voicelens.kafka.configuration import producer_config
-from voicelens.kafka.exceptions import BrokerUnavailableError, KafkaClientError, wrap_kafka_error
+from voicelens.kafka.exceptions import (
+    Access,
+    BrokerUnavailableError,
+    KafkaClientError,
+    authorization_error,
+    wrap_kafka_error,
+)
 from voicelens.settings import KafkaSettings
 
 __all__ = ["KafkaProducer"]
@@ -32,6 +39,7 @@ class KafkaProducer:
         self.failed = 0
         self.acked_bytes = 0
         self.first_error: KafkaError | None = None
+        self._first_error_topic = ""
 
     @property
     def client(self) -> Producer:
@@ -48,6 +56,7 @@ class KafkaProducer:
             self.failed += 1
             if self.first_error is None:
                 self.first_error = err
+                self._first_error_topic = msg.topic() or ""
                 log.error("delivery to %s failed: %s", msg.topic(), err.str())
 
     def produce(
@@ -71,7 +80,8 @@ class KafkaProducer:
             except BufferError:
                 self.client.poll(0.05)
             except KafkaException as exc:
-                raise wrap_kafka_error(f"producing to {topic!r}", exc) from exc
+                access = Access(topic=(AclOperation.WRITE, topic))
+                raise wrap_kafka_error(f"producing to {topic!r}", exc, access) from exc
 
     def poll(self, timeout: float = 0.0) -> int:
         """Serve delivery callbacks."""
@@ -85,6 +95,15 @@ class KafkaProducer:
         if remaining:
             msg = f"{remaining} records not acknowledged within {timeout:.0f}s"
             raise BrokerUnavailableError(msg)
+        if self.failed and self.first_error is not None:
+            topic = self._first_error_topic
+            refused = authorization_error(
+                self.first_error,
+                f"producing to {topic!r}",
+                Access(topic=(AclOperation.WRITE, topic)),
+            )
+            if refused is not None:
+                raise refused
         if self.failed:
             detail = self.first_error.str() if self.first_error else "unknown error"
             msg = f"{self.failed} records were not acknowledged: {detail}"

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka.admin import AclOperation
 
 from voicelens.kafka.admin import TopicAdmin
 from voicelens.kafka.configuration import consumer_config
-from voicelens.kafka.exceptions import KafkaClientError
+from voicelens.kafka.exceptions import Access, KafkaClientError, authorization_error
 from voicelens.settings import KafkaSettings
 
 __all__ = ["READER_OVERRIDES", "read_assigned", "read_topic"]
@@ -56,10 +57,25 @@ def read_topic(
 
 
 def read_assigned(
-    consumer: Consumer, topic: str, starts: dict[int, int], ends: dict[int, int]
+    consumer: Consumer,
+    topic: str,
+    starts: dict[int, int],
+    ends: dict[int, int],
+    *,
+    group: str | None = None,
 ) -> Iterator[Message]:
     """Assign ``consumer`` (the caller's, configured with :data:`READER_OVERRIDES`) to the
-    partitions of ``topic`` at ``starts`` and yield their records up to ``ends``."""
+    partitions of ``topic`` at ``starts`` and yield their records up to ``ends``.
+
+    ``group``: the consumer's group when the caller commits in it (replay). Without one, a
+    refusal to look the group up is ignored: librdkafka wants a ``group.id`` and looks its
+    coordinator up even for assigned partitions (confluent-kafka-python#250), but a reader
+    never commits, so its principal needs no ACL on that group.
+    """
+    access = Access(
+        topic=(AclOperation.READ, topic),
+        group=None if group is None else (AclOperation.READ, group),
+    )
     remaining = {p for p, end in ends.items() if starts.get(p, 0) < end}
     consumer.assign([TopicPartition(topic, p, starts.get(p, 0)) for p in remaining])
     last_progress = time.monotonic()
@@ -80,6 +96,11 @@ def read_assigned(
                 if err.code() == KafkaError._PARTITION_EOF:
                     remaining.discard(partition)
                     continue
+                if group is None and err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                    continue
+                refused = authorization_error(err, f"reading {topic!r}", access)
+                if refused is not None:
+                    raise refused
                 msg = f"reading {topic!r}: {err.str()}"
                 raise KafkaClientError(msg)
             if partition not in remaining:

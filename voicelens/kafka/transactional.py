@@ -7,13 +7,21 @@ read_committed consumers never see aborted records.
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AclOperation
 
 from voicelens.kafka.configuration import producer_config
-from voicelens.kafka.exceptions import KafkaClientError, wrap_kafka_error
+from voicelens.kafka.exceptions import (
+    Access,
+    KafkaClientError,
+    authorization_error,
+    wrap_kafka_error,
+)
 from voicelens.settings import KafkaSettings
 
 __all__ = ["TransactionalProducer"]
@@ -36,7 +44,11 @@ class TransactionalProducer:
         self._conf = conf
         self._timeout = timeout
         self._producer: Producer | None = None
-        self._failed: KafkaError | None = None
+        #: The first record of the open transaction the broker refused, and its topic.
+        self._failed: tuple[KafkaError, str] | None = None
+        #: What a refusal for want of an ACL names: the transactional id, and the topic or
+        #: group of the last record or offsets added.
+        self._access = Access(transactional_id=(AclOperation.WRITE, transactional_id))
         self.acked = 0
         self.acked_bytes = 0
 
@@ -50,7 +62,7 @@ class TransactionalProducer:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             if self._failed is None:
-                self._failed = err
+                self._failed = (err, msg.topic() or "")
         else:
             self.acked += 1
             self.acked_bytes += len(msg.value() or b"")
@@ -60,14 +72,15 @@ class TransactionalProducer:
         try:
             self.client.init_transactions(self._timeout)
         except KafkaException as exc:
-            raise wrap_kafka_error("initialising the transactional producer", exc) from exc
+            action = "initialising the transactional producer"
+            raise wrap_kafka_error(action, exc, self._access) from exc
 
     def begin(self) -> None:
         """Start a transaction."""
         try:
             self.client.begin_transaction()
         except KafkaException as exc:
-            raise wrap_kafka_error("beginning a transaction", exc) from exc
+            raise wrap_kafka_error("beginning a transaction", exc, self._access) from exc
 
     def produce(
         self,
@@ -91,35 +104,55 @@ class TransactionalProducer:
             except BufferError:
                 self.client.poll(0.05)
             except KafkaException as exc:
-                raise wrap_kafka_error(f"producing to {topic!r}", exc) from exc
+                access = replace(self._access, topic=(AclOperation.WRITE, topic))
+                raise wrap_kafka_error(f"producing to {topic!r}", exc, access) from exc
 
-    def send_offsets(self, offsets: list[TopicPartition], group_metadata: Any) -> None:
+    def send_offsets(
+        self, offsets: list[TopicPartition], group_metadata: Any, *, group: str | None = None
+    ) -> None:
         """Commit a consumer group's ``offsets`` as part of the open transaction
-        (consume-transform-produce: the input is passed over exactly when the output commits)."""
+        (consume-transform-produce: the input is passed over exactly when the output commits).
+        ``group`` names the group in an error."""
+        if group is not None:
+            self._access = replace(self._access, group=(AclOperation.READ, group))
         try:
             self.client.send_offsets_to_transaction(offsets, group_metadata, self._timeout)
         except KafkaException as exc:
-            raise wrap_kafka_error("adding consumer offsets to a transaction", exc) from exc
+            action = "adding consumer offsets to a transaction"
+            raise wrap_kafka_error(action, exc, self._access) from exc
 
     def commit(self) -> None:
         """Flush and commit the open transaction; raise (after aborting) if anything failed."""
         try:
             self.client.flush(self._timeout)
             if self._failed is not None:
-                err = self._failed
+                err, topic = self._failed
                 self._failed = None
                 self.client.abort_transaction(self._timeout)
+                refused = authorization_error(
+                    err,
+                    f"producing to {topic!r} in a transaction",
+                    replace(self._access, topic=(AclOperation.WRITE, topic)),
+                )
+                if refused is not None:
+                    raise refused
                 msg = f"a record of the transaction was not acknowledged: {err.str()}"
                 raise KafkaClientError(msg)
             self.client.commit_transaction(self._timeout)
         except KafkaException as exc:
-            raise wrap_kafka_error("committing a transaction", exc) from exc
+            raise wrap_kafka_error("committing a transaction", exc, self._access) from exc
 
     def close(self) -> None:
         """Flush anything outside a transaction and drop the client."""
         if self._producer is not None:
-            self._producer.flush(5.0)
-            self._producer = None
+            producer, self._producer = self._producer, None
+            try:
+                producer.flush(5.0)
+            except KafkaException as exc:
+                # A fatal error (a fenced or refused transactional id) makes flush raise too.
+                raise wrap_kafka_error(
+                    "closing the transactional producer", exc, self._access
+                ) from exc
 
     def __enter__(self) -> Self:
         return self
@@ -130,4 +163,9 @@ class TransactionalProducer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+            return
+        # The error that ended the block is what matters; closing may fail for the same cause.
+        with contextlib.suppress(KafkaClientError):
+            self.close()
