@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import Tracer
+
 from voicelens import metrics
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.kafka.exceptions import KafkaClientError
@@ -29,6 +31,7 @@ from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
 from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope, DatasetEventCodec
 from voicelens.schemas.exceptions import EncodeError
 from voicelens.settings import KafkaSettings
+from voicelens.tracing.messaging import SendSpans
 
 __all__ = ["PublishResult", "Publisher"]
 
@@ -69,6 +72,9 @@ class Publisher:
     #: Registry id of the conversation schema: values in the Confluent wire format with it.
     #: None: Avro single-object encoding.
     schema_id: int | None = None
+    #: Traces each record (``voicelens.tracing``): its send span's context goes in its
+    #: ``traceparent`` header. None: tracing is off, and records carry no trace headers.
+    tracer: Tracer | None = None
 
     def ensure_topics(self) -> None:
         """Create the conversations and datasets topics when absent (with our partition count)."""
@@ -111,6 +117,7 @@ class Publisher:
             # Counted per transaction and exported on commit, so the metrics never show records
             # an abort would take back; a Counter bump is the only per-record cost.
             mix: Counter[tuple[str, str]] = Counter()
+            send = self._sender(producer)
             with contextlib.ExitStack() as stack:
                 records = self._records(source, resume, manifest, codec, stack)
                 for position, value, record_key, mix_key in records:
@@ -118,7 +125,7 @@ class Publisher:
                     if not open_txn:
                         producer.begin()
                         open_txn = True
-                    producer.produce(topic, value, record_key)
+                    send(topic, value, record_key)
                     mix[mix_key] += 1
                     in_txn += 1
                     sent += 1
@@ -160,6 +167,22 @@ class Publisher:
                 producer.acked_bytes,
                 time.monotonic() - started,
             )
+
+    def _sender(self, producer: TransactionalProducer) -> Callable[[str, bytes, bytes], None]:
+        """How each conversation goes out, decided once: untraced, the producer's own
+        ``produce``; traced, inside a send span whose context the record carries."""
+        if self.tracer is None:
+            return producer.produce
+        spans = SendSpans(self.tracer, self.topic)
+
+        def send(topic: str, value: bytes, key: bytes) -> None:
+            span, headers = spans.start(key)
+            try:
+                producer.produce(topic, value, key, headers)
+            finally:
+                span.end()
+
+        return send
 
     def _records(
         self,
