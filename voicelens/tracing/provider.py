@@ -48,30 +48,34 @@ def tracing_enabled() -> bool:
     return bool(exporter_names())
 
 
-def _entry_point_name(name: str) -> str:
-    """``otlp`` resolved by the OTLP protocol variables (HTTP/protobuf unless they say else)."""
-    if name != "otlp":
-        return name
-    variable = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-    protocol = os.environ.get(variable, "").strip()
-    if not protocol:
-        variable = "OTEL_EXPORTER_OTLP_PROTOCOL"
-        protocol = os.environ.get(variable, "").strip() or "http/protobuf"
-    if protocol not in _PROTOCOLS:
-        msg = f"OTLP protocol {protocol!r} is not one of {', '.join(sorted(_PROTOCOLS))}"
-        raise TracingConfigError(variable, msg)
-    return _PROTOCOLS[protocol]
+def _otlp_protocol() -> tuple[str, str]:
+    """(the variable that chose it, the OTLP protocol): HTTP/protobuf unless one says else."""
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = os.environ.get(variable, "").strip()
+        if protocol:
+            return variable, protocol
+    return "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
 
 
 def _exporter_classes(names: list[str]) -> list[type]:
     installed = {ep.name: ep for ep in entry_points(group=EXPORTER_GROUP)}
     classes = []
     for name in names:
-        found = installed.get(_entry_point_name(name))
+        entry, variable = name, _EXPORTER
+        if name == "otlp":
+            variable, protocol = _otlp_protocol()
+            entry = _PROTOCOLS.get(protocol, "")
+            if entry not in installed:
+                msg = (
+                    f"OTLP over {protocol!r} is not available here: use http/protobuf "
+                    "(OTLP over gRPC needs opentelemetry-exporter-otlp-proto-grpc installed)"
+                )
+                raise TracingConfigError(variable, msg)
+        found = installed.get(entry)
         if found is None:
             known = ", ".join(sorted({"otlp", *installed}))
             msg = f"no trace exporter {name!r} is installed here (installed: {known}, none)"
-            raise TracingConfigError(_EXPORTER, msg)
+            raise TracingConfigError(variable, msg)
         classes.append(found.load())
     return classes
 
