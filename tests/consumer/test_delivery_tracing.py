@@ -35,8 +35,11 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
 SECRET_PATH = "/hooks/tok_TRACESECRET1?key=TRACESECRET2"
 FAST = RetryPolicy(max_attempts=3, base=0.001, cap=0.002, retry_after_cap=0.01)
-#: W3C Trace Context: version 00, lowercase hex ids, sampled. Header names are case-insensitive.
-TRACEPARENT = re.compile(r"^(?i:traceparent): 00-([0-9a-f]{32})-([0-9a-f]{16})-01\r$", re.MULTILINE)
+#: W3C Trace Context: version 00, lowercase hex ids, sampled (bit 0 of the flags; the SDK also
+#: sets bit 1, level 2's "random trace id"). Header names are case-insensitive.
+TRACEPARENT = re.compile(
+    r"^(?i:traceparent): 00-([0-9a-f]{32})-([0-9a-f]{16})-0[13]\r$", re.MULTILINE
+)
 ORIGINAL = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 Serve = Callable[..., Awaitable[Script]]
 
