@@ -170,9 +170,11 @@ UNTRACED: RecordTrace = _NO_TRACE
 
 # ---------------------------------------------------------------- tracing on
 def _fail(span: Span, exc: BaseException) -> None:
-    span.set_attribute(ERROR_TYPE, error_type(exc))
-    detail = exc.detail if isinstance(exc, DeliveryError) else type(exc).__qualname__
-    span.set_status(StatusCode.ERROR, detail)
+    # The kind only, as error.type: an exception's text (a refused header's, a client's) could
+    # carry what must not leave the process.
+    kind = error_type(exc)
+    span.set_attribute(ERROR_TYPE, kind)
+    span.set_status(StatusCode.ERROR, kind)
 
 
 class _Attempt:
