@@ -76,7 +76,8 @@ async def test_every_client_sends_each_attempt_its_own_traceparent(
         provider.get_tracer("test"), topic="calls", group="g", consumer_id="c", urls=[url]
     )
     attempts = DeliveryAttempts(client.webhook(url), FAST)
-    with tracing.record(_record([("traceparent", ORIGINAL.encode())]), 2, 41, 0) as trace:
+    headers = [("traceparent", ORIGINAL.encode()), ("tracestate", b"vendor=abc")]
+    with tracing.record(_record(headers), 2, 41, 0) as trace:
         outcome = await attempts.deliver(b"{}", "msg_1", _gate(), trace)
         trace.finished(outcome.delivered, outcome.reason, outcome.attempts)
     assert outcome.delivered
@@ -93,6 +94,7 @@ async def test_every_client_sends_each_attempt_its_own_traceparent(
     sent = [TRACEPARENT.search(r.decode()) for r in script.requests]
     for request, span in zip(sent, posts, strict=True):
         assert request is not None
+        assert "\r\ntracestate: vendor=abc\r\n" in request.string.lower()  # carried along
         assert request.group(1) == format(span.context.trace_id, "032x")
         assert request.group(2) == format(span.context.span_id, "016x")  # its own span
         assert span.parent is not None
