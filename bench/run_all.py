@@ -1,5 +1,5 @@
 """Run every benchmark (``make bench``): generator, producer, delivery, rate limit, transport,
-words, wire format.
+words, wire format, tracing.
 
 ``--quick`` runs small sizes as a smoke test (results go to a temp dir, not bench/results/);
 the default sizes are the ones bench/README.md reports (about 12 minutes on 2 cores).
@@ -24,6 +24,7 @@ import bench_generator
 import bench_outage
 import bench_producer
 import bench_rate_limit
+import bench_tracing
 import bench_transport
 import bench_wire_format
 import bench_words
@@ -41,6 +42,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "transport": bench_transport.run,
     "words": bench_words.run,
     "wire_format": bench_wire_format.run,
+    "tracing": bench_tracing.run,
 }
 
 

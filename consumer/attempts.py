@@ -15,6 +15,7 @@ from typing import Any
 
 from voicelens import metrics
 from voicelens.consumer.circuit_breaker import CircuitState
+from voicelens.consumer.delivery_tracing import UNTRACED, RecordTrace
 from voicelens.consumer.endpoints import EndpointHealth
 from voicelens.consumer.exceptions import (
     DeliveryError,
@@ -22,6 +23,7 @@ from voicelens.consumer.exceptions import (
     RetriableDeliveryError,
     UnsendableError,
 )
+from voicelens.consumer.http_policy import Headers
 from voicelens.consumer.outcomes import Outcome
 from voicelens.consumer.rate_limiter import RequestGate
 from voicelens.consumer.retry_policy import RetryPolicy
@@ -80,10 +82,16 @@ class DeliveryAttempts:
         self._policy = policy
         self._health = health
 
-    async def deliver(self, body: bytes, webhook_id: str, gate: RequestGate) -> Outcome:
+    async def deliver(
+        self,
+        body: bytes,
+        webhook_id: str,
+        gate: RequestGate,
+        trace: RecordTrace = UNTRACED,
+    ) -> Outcome:
         """Attempt until delivered, rejected or out of retries; how it ended, never raises
         a DeliveryError. Every attempt passes ``gate`` (a request slot and a rate-limit slot,
-        held for that attempt only)."""
+        held for that attempt only) and is a span of ``trace``, its context in the request."""
         first_ms = int(time.time() * 1000)
         attempts = 0
         health = self._health
@@ -103,7 +111,9 @@ class DeliveryAttempts:
                         attempts += 1
                         sent = time.monotonic()
                         try:
-                            status = await self._post(body, webhook_id, sent)
+                            with trace.attempt(attempts - 1) as span:
+                                status = await self._post(body, webhook_id, sent, span.headers)
+                                span.answered(status)
                         except DeliveryError as exc:
                             answered = True
                             self._count_failure(exc, sent, gate)
@@ -149,10 +159,10 @@ class DeliveryAttempts:
         else:
             _attempt_metrics("permanent", exc.status, sent)
 
-    async def _post(self, body: bytes, webhook_id: str, sent: float) -> int:
+    async def _post(self, body: bytes, webhook_id: str, sent: float, trace_headers: Headers) -> int:
         """One POST; a request that cannot be written at all is an UnsendableError."""
         try:
-            status = await self._client.post(body, webhook_id)
+            status = await self._client.post(body, webhook_id, trace_headers)
         except (UnicodeError, ValueError) as exc:
             # E.g. a header value HTTP cannot carry: no attempt can succeed, and letting it
             # escape would stop the member (and every member after it) on this record.

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 import aiohttp
 import uvloop
+from opentelemetry.trace import Tracer
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
@@ -24,6 +25,7 @@ from voicelens import topics
 from voicelens.consumer.async_producer import AsyncProducer
 from voicelens.consumer.attempts import DeliveryAttempts
 from voicelens.consumer.delivery_config import DEFAULT_COMMIT_METADATA_BYTES, Ordering
+from voicelens.consumer.delivery_tracing import NO_TRACING, OtelDeliveryTracing
 from voicelens.consumer.endpoint_settings import EndpointSettings
 from voicelens.consumer.endpoints import EndpointHealth
 from voicelens.consumer.http_policy import HttpPolicy, check_webhook_url
@@ -44,6 +46,7 @@ from voicelens.settings import (
     MetricsSettings,
     TopicName,
 )
+from voicelens.tracing.provider import open_tracer
 
 __all__ = ["MAX_RATE", "DeliverCommand", "GroupProtocol"]
 
@@ -240,10 +243,15 @@ class DeliverCommand(
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
         # uvloop: the HTTP and socket work per record is what bounds delivery (bench/README.md).
-        uvloop.run(self._main(signer, headers, tls))
+        with open_tracer("deliver") as tracer:
+            uvloop.run(self._main(signer, headers, tls, tracer))
 
     async def _main(
-        self, signer: WebhookSigner | None, headers: tuple[tuple[str, str], ...], tls: SSLContext
+        self,
+        signer: WebhookSigner | None,
+        headers: tuple[tuple[str, str], ...],
+        tls: SSLContext,
+        tracer: Tracer | None,
     ) -> None:
         admin = TopicAdmin(self)
         partitions = admin.require(self.topic)
@@ -325,12 +333,24 @@ class DeliverCommand(
             registry = None
             if self.schema_registry_url is not None:
                 registry = stack.enter_context(SchemaRegistry(self))
+            tracing = (
+                NO_TRACING
+                if tracer is None
+                else OtelDeliveryTracing(
+                    tracer,
+                    topic=self.topic,
+                    group=self.group,
+                    consumer_id=self.consumer_id,
+                    urls=urls,
+                )
+            )
             service = DeliveryService(
                 self,
                 config,
                 routes,
                 producer,
                 lookup=None if registry is None else registry.writer_schema,
+                tracing=tracing,
             )
             if self.metrics_port is not None:
                 from voicelens.health import MetricsServer

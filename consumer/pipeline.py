@@ -30,6 +30,7 @@ from voicelens import metrics
 from voicelens.consumer.async_producer import AsyncProducer
 from voicelens.consumer.attempts import DeliveryAttempts
 from voicelens.consumer.delivery_config import DeliveryConfig, Ordering, RunStats
+from voicelens.consumer.delivery_tracing import NO_TRACING, DeliveryTracing, RecordTrace
 from voicelens.consumer.endpoints import route
 from voicelens.consumer.outcomes import Outcome, dead_letter_headers, delivery_event
 from voicelens.consumer.partition import PartitionState
@@ -107,8 +108,11 @@ class RecordPipeline:
         stats: RunStats,
         *,
         lookup: WriterLookup | None = None,
+        tracing: DeliveryTracing = NO_TRACING,
     ) -> None:
         self._config = config
+        #: Chosen once at start-up: with tracing off, a constant that does nothing.
+        self._tracing = tracing
         self._registry = registry
         self._endpoints = tuple(endpoints)
         self._producer = producer
@@ -226,18 +230,29 @@ class RecordPipeline:
         # Taken before the first await: the worker starts tasks in offset order, so records
         # join their key's chain in that order.
         turn = self._key_turn(state, msg.key())
+        index = route(state.partition, len(self._endpoints))
         try:
-            await self._finish(state, msg, gate, turn)
+            offset = msg.offset() or 0
+            with self._tracing.record(msg, state.partition, offset, index) as trace:
+                await self._finish(
+                    state, msg, gate, turn, endpoint=self._endpoints[index], trace=trace
+                )
         finally:
             if turn is not None:
                 turn.leave()
 
     async def _finish(
-        self, state: PartitionState, msg: Message, gate: RequestGate, turn: _KeyTurn | None
+        self,
+        state: PartitionState,
+        msg: Message,
+        gate: RequestGate,
+        turn: _KeyTurn | None,
+        *,
+        endpoint: EndpointRoute,
+        trace: RecordTrace,
     ) -> None:
         cfg = self._config
         partition, offset = state.partition, msg.offset() or 0
-        endpoint = self._endpoints[route(partition, len(self._endpoints))]
         value = msg.value()
         first = now_ms = int(time.time() * 1000)
         call_id: str | None = None
@@ -259,14 +274,16 @@ class RecordPipeline:
         else:
             if turn is not None:
                 await turn.wait()
-            outcome = await endpoint.attempts.deliver(body, webhook_id, gate)
+            outcome = await endpoint.attempts.deliver(body, webhook_id, gate, trace)
+        trace.finished(outcome.delivered, outcome.reason, outcome.attempts)
         if not outcome.delivered:
-            await self._producer.send(
-                cfg.dlq_topic,
-                value,  # the original, None included: a null stays null
-                msg.key(),
-                dead_letter_headers(msg.headers(), outcome, cfg.topic, partition, offset),
-            )
+            with trace.dead_letter(cfg.dlq_topic):
+                await self._producer.send(
+                    cfg.dlq_topic,
+                    value,  # the original, None included: a null stays null
+                    msg.key(),
+                    dead_letter_headers(msg.headers(), outcome, cfg.topic, partition, offset),
+                )
             metrics.DEAD_LETTERED.labels(outcome.reason).inc()
         event = delivery_event(
             outcome=outcome,

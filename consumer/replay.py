@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
+from opentelemetry.trace import Tracer
 
 from voicelens.kafka import TopicAdmin
 from voicelens.kafka.configuration import consumer_config
@@ -23,6 +24,8 @@ from voicelens.kafka.reader import READER_OVERRIDES, read_assigned
 from voicelens.kafka.transactional import TransactionalProducer
 from voicelens.schemas.dead_letters import DLQ_HEADER_PREFIX, DeadLetterFacts, DeadLetterReason
 from voicelens.settings import KafkaSettings
+from voicelens.tracing.kafka_headers import without_trace_headers
+from voicelens.tracing.messaging import SendSpans, link_to
 
 __all__ = ["REPLAYED_FROM_HEADER", "ReplayResult", "Replayer", "Selection", "replayed_headers"]
 
@@ -86,6 +89,8 @@ class Replayer:
     transaction_size: int = 1000
     from_beginning: bool = False
     timeout: float = 30.0
+    #: Traces each replayed record (``voicelens.tracing``); None: tracing is off.
+    tracer: Tracer | None = None
 
     def run(self, *, dry_run: bool = False) -> ReplayResult:
         """Replay (or with ``dry_run`` only count) the chosen dead letters."""
@@ -126,6 +131,7 @@ class Replayer:
             p: low[p] if self.from_beginning else max(committed.get(p, -1), low[p]) for p in ends
         }
         result = ReplayResult()
+        send = None if producer is None else self._sender(producer)
         positions: dict[int, int] = {}
         in_txn = 0
         open_txn = False
@@ -141,15 +147,12 @@ class Replayer:
             result.replayed += 1
             result.by_reason["unknown" if facts.reason is None else facts.reason.value] += 1
             result.targets[target] += 1
-            if producer is None:
+            if producer is None or send is None:
                 continue
             if not open_txn:
                 producer.begin()
                 open_txn = True
-            origin = f"{topic}/{partition}/{offset}"
-            producer.produce(
-                target, msg.value() or b"", msg.key(), replayed_headers(headers, origin)
-            )
+            send(target, msg, replayed_headers(headers, f"{topic}/{partition}/{offset}"))
             in_txn += 1
             if in_txn >= self.transaction_size:
                 self._commit(producer, consumer, positions)
@@ -159,6 +162,34 @@ class Replayer:
                 producer.begin()
             self._commit(producer, consumer, positions)
         return result
+
+    def _sender(
+        self, producer: TransactionalProducer
+    ) -> Callable[[str, Message, list[tuple[str, bytes]]], None]:
+        """How a chosen dead letter goes back, decided once: untraced, with its headers as they
+        are (its original ``traceparent`` included); traced, in a send span of its own linked
+        to the original record's context, whose ``traceparent`` replaces the original's."""
+        tracer = self.tracer
+        if tracer is None:
+
+            def send(target: str, msg: Message, headers: list[tuple[str, bytes]]) -> None:
+                producer.produce(target, msg.value() or b"", msg.key(), headers)
+
+            return send
+        spans: dict[str, SendSpans] = {}
+
+        def send_traced(target: str, msg: Message, headers: list[tuple[str, bytes]]) -> None:
+            sender = spans.get(target)
+            if sender is None:
+                sender = spans[target] = SendSpans(tracer, target)
+            span, context = sender.start(msg.key(), link_to(headers))
+            try:
+                kept = without_trace_headers(headers)
+                producer.produce(target, msg.value() or b"", msg.key(), [*kept, *context])
+            finally:
+                span.end()
+
+        return send_traced
 
     def _commit(
         self, producer: TransactionalProducer, consumer: Consumer, positions: dict[int, int]

@@ -10,6 +10,7 @@ from voicelens import topics
 from voicelens.consumer.replay import Replayer, Selection
 from voicelens.schemas.dead_letters import DeadLetterReason
 from voicelens.settings import BASE_CONFIG, KafkaSettings, LogSettings, TopicName
+from voicelens.tracing.provider import open_tracer
 
 __all__ = ["ReplayCommand"]
 
@@ -60,19 +61,20 @@ class ReplayCommand(LogSettings, KafkaSettings):
     def cli_cmd(self) -> None:
         """Run one replay pass and print what it did."""
         dlq = self.dlq_topic or topics.dlq_topic(self.topic)
-        replayer = Replayer(
-            self,
-            dlq_topic=dlq,
-            default_target=self.topic,
-            group=self.group,
-            selection=Selection(
-                frozenset(self.reason), frozenset(self.call_id), frozenset(self.status)
-            ),
-            transaction_size=self.transaction_size,
-            from_beginning=self.from_beginning,
-            timeout=self.timeout,
-        )
-        result = replayer.run(dry_run=self.dry_run)
+        with open_tracer("replay") as tracer:
+            result = Replayer(
+                self,
+                dlq_topic=dlq,
+                default_target=self.topic,
+                group=self.group,
+                selection=Selection(
+                    frozenset(self.reason), frozenset(self.call_id), frozenset(self.status)
+                ),
+                transaction_size=self.transaction_size,
+                from_beginning=self.from_beginning,
+                timeout=self.timeout,
+                tracer=tracer,
+            ).run(dry_run=self.dry_run)
         verb = "would replay" if self.dry_run else "replayed"
         targets = ", ".join(f"{n} to {t}" for t, n in sorted(result.targets.items())) or "none"
         print(

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from voicelens import metrics
 from voicelens.consumer.async_producer import AsyncProducer
 from voicelens.consumer.delivery_config import DeliveryConfig, RunStats
+from voicelens.consumer.delivery_tracing import NO_TRACING, DeliveryTracing
 from voicelens.consumer.kafka_side import KafkaSide
 from voicelens.consumer.partition_registry import CommitPoint, PartitionRegistry
 from voicelens.consumer.pipeline import EndpointRoute, RecordPipeline
@@ -61,6 +62,7 @@ class DeliveryService:
         producer: AsyncProducer,
         *,
         lookup: WriterLookup | None = None,
+        tracing: DeliveryTracing = NO_TRACING,
     ) -> None:
         self.config = config
         self.stats = RunStats()
@@ -68,7 +70,7 @@ class DeliveryService:
         self.kafka = KafkaSide(settings, config)
         self.broker = self.kafka.broker
         self.pipeline = RecordPipeline(
-            config, self.registry, endpoints, producer, self.stats, lookup=lookup
+            config, self.registry, endpoints, producer, self.stats, lookup=lookup, tracing=tracing
         )
         self.assigned_once = asyncio.Event()
         self._stopping = False

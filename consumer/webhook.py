@@ -23,7 +23,7 @@ from voicelens.consumer.exceptions import (
     RedirectError,
     RetriableDeliveryError,
 )
-from voicelens.consumer.http_policy import HttpPolicy
+from voicelens.consumer.http_policy import Headers, HttpPolicy
 from voicelens.consumer.retry_policy import is_retriable_status, parse_retry_after
 from voicelens.consumer.signing import WebhookSigner
 from voicelens.consumer.transport import PooledTransport, WebhookTransport
@@ -98,9 +98,15 @@ class WebhookClient:
     headers: tuple[tuple[str, str], ...] = ()
     auth: OAuthTokenSource | None = None
 
-    async def post(self, body: bytes, webhook_id: str) -> int:
-        """Send once; returns the 2xx status or raises Retriable/PermanentDeliveryError."""
-        headers = [("webhook-id", webhook_id), ("Idempotency-Key", webhook_id), *self.headers]
+    async def post(self, body: bytes, webhook_id: str, trace_headers: Headers = ()) -> int:
+        """Send once; returns the 2xx status or raises Retriable/PermanentDeliveryError.
+        ``trace_headers`` (the attempt's ``traceparent``) go on every request it sends."""
+        headers = [
+            ("webhook-id", webhook_id),
+            ("Idempotency-Key", webhook_id),
+            *self.headers,
+            *trace_headers,
+        ]
         if self.signer is not None:
             stamp = int(time.time())
             headers.append(("webhook-timestamp", str(stamp)))

@@ -28,6 +28,7 @@ from voicelens.settings import (
     TopicName,
     setting_label,
 )
+from voicelens.tracing.provider import open_tracer
 
 __all__ = ["ProduceCommand"]
 
@@ -79,18 +80,19 @@ class ProduceCommand(
             source = GeneratedSource(Dataset.from_options(self))
         # Before any topic or record: an unreachable registry or a refused schema publishes nothing.
         schema_id = self._register() if self.schema_registry_url is not None else None
-        publisher = Publisher(
-            self,
-            self.topic,
-            self.partitions,
-            self.datasets_topic,
-            self.replication_factor,
-            self.transaction_size,
-            self.timeout,
-            workers=self.workers,
-            schema_id=schema_id,
-        )
         with contextlib.ExitStack() as stack:
+            publisher = Publisher(
+                self,
+                self.topic,
+                self.partitions,
+                self.datasets_topic,
+                self.replication_factor,
+                self.transaction_size,
+                self.timeout,
+                workers=self.workers,
+                schema_id=schema_id,
+                tracer=stack.enter_context(open_tracer("produce")),
+            )
             if self.metrics_port is not None:
                 stack.enter_context(
                     MetricsServer(self.metrics_port, host=self.metrics_host, role="produce")

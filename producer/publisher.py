@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import Tracer
+
 from voicelens import metrics
 from voicelens.kafka import TopicAdmin, TopicSpec
 from voicelens.kafka.exceptions import KafkaClientError
@@ -29,6 +31,7 @@ from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
 from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope, DatasetEventCodec
 from voicelens.schemas.exceptions import EncodeError
 from voicelens.settings import KafkaSettings
+from voicelens.tracing.messaging import SendSpans
 
 __all__ = ["PublishResult", "Publisher"]
 
@@ -69,6 +72,9 @@ class Publisher:
     #: Registry id of the conversation schema: values in the Confluent wire format with it.
     #: None: Avro single-object encoding.
     schema_id: int | None = None
+    #: Traces each record (``voicelens.tracing``): its send span's context goes in its
+    #: ``traceparent`` header. None: tracing is off, and records carry no trace headers.
+    tracer: Tracer | None = None
 
     def ensure_topics(self) -> None:
         """Create the conversations and datasets topics when absent (with our partition count)."""
@@ -116,6 +122,7 @@ class Publisher:
             # the keys (unique call ids) spreads them unevenly. Records read from a directory
             # keep key hashing: their ids may repeat, and a key stays on one partition.
             partitions = self.partitions if isinstance(source, GeneratedSource) else 0
+            send = self._sender(producer)
             with contextlib.ExitStack() as stack:
                 records = self._records(source, resume, manifest, codec, stack)
                 for position, value, record_key, mix_key in records:
@@ -123,11 +130,11 @@ class Publisher:
                     if not open_txn:
                         producer.begin()
                         open_txn = True
-                    producer.produce(
+                    send(
                         topic,
                         value,
                         record_key,
-                        partition=(position - 1) % partitions if partitions else None,
+                        (position - 1) % partitions if partitions else None,
                     )
                     mix[mix_key] += 1
                     in_txn += 1
@@ -170,6 +177,30 @@ class Publisher:
                 producer.acked_bytes,
                 time.monotonic() - started,
             )
+
+    def _sender(
+        self, producer: TransactionalProducer
+    ) -> Callable[[str, bytes, bytes, int | None], None]:
+        """How each conversation goes out (topic, value, key, partition), decided once:
+        untraced, straight to the producer; traced, inside a send span whose context the record
+        carries."""
+        produce = producer.produce
+        if self.tracer is None:
+
+            def send_untraced(topic: str, value: bytes, key: bytes, partition: int | None) -> None:
+                produce(topic, value, key, None, partition)
+
+            return send_untraced
+        spans = SendSpans(self.tracer, self.topic)
+
+        def send(topic: str, value: bytes, key: bytes, partition: int | None) -> None:
+            span, headers = spans.start(key)
+            try:
+                produce(topic, value, key, headers, partition)
+            finally:
+                span.end()
+
+        return send
 
     def _records(
         self,
