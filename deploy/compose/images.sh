@@ -79,6 +79,18 @@ context_registry() {
 
 context_prometheus() { stage_context prometheus; }
 
+# `init: true` in docker-compose.yml: podman needs catatonit for it, which Debian's podman
+# package only recommends.
+install_init() {
+  command -v catatonit >/dev/null || [[ -x /usr/libexec/podman/catatonit ]] && return 0
+  command -v apt-get >/dev/null || { log "podman needs catatonit for init: true; install it"; exit 1; }
+  log "installing catatonit (Debian package) for the services' init: true"
+  local sudo=(); [[ $(id -u) == 0 ]] || sudo=(sudo)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends catatonit >/dev/null ||
+    { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends catatonit >/dev/null; }
+}
+
 build() {
   local name=$1 engine=$2 base=$3 context args=()
   context=$("context_$name")
@@ -107,6 +119,7 @@ main() {
     [[ -n ${tags[$name]:-} ]] || { log "unknown image '$name' (kafka, registry, prometheus)"; exit 2; }
   done
   engine=$(pick_engine)
+  [[ $engine != podman ]] || install_init
   base=${BASE_IMAGE:-}
   if [[ -z $base ]]; then
     if "$engine" image exists "$local_base" 2>/dev/null; then base=$local_base; else base=debian:bookworm-slim; fi
