@@ -41,10 +41,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["COMPOSE_FILE", "HOST_PORTS", "PROFILES", "STEPS", "main"]
+__all__ = ["COMPOSE_FILE", "HOST_PORTS", "PROFILES", "PROJECT", "STEPS", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+#: The compose file's `name`: its containers carry it as a label.
+PROJECT = "voicelens"
 #: The profiles the demo turns on beyond the default services (Grafana's stays off).
 PROFILES = ("registry", "demo", "report")
 #: The order the services start in, one step at a time.
@@ -71,6 +73,10 @@ def main() -> None:
         _demo()
     except ComposeDemoError as exc:
         console.print(f"[red]compose-demo: {exc}[/red]")
+        sys.exit(1)
+    except subprocess.TimeoutExpired as exc:
+        command = " ".join(str(a) for a in exc.cmd)
+        console.print(f"[red]compose-demo: {command} did not finish in {exc.timeout:.0f} s[/red]")
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -136,7 +142,7 @@ class Stack:
     def containers(self, service: str) -> list[str]:
         done = _podman(
             "ps", "-a", "--format", "{{.Names}}",
-            "--filter", "label=io.podman.compose.project=voicelens",
+            "--filter", f"label=io.podman.compose.project={PROJECT}",
             "--filter", f"label=com.docker.compose.service={service}",
         )  # fmt: skip
         names = sorted(done.stdout.split())

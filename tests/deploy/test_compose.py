@@ -90,6 +90,7 @@ def test_podman_compose_reads_the_file_public_images_by_default_local_ones_on_re
 
 
 def test_grafana_sits_behind_its_profile_and_the_demo_leaves_it_off() -> None:
+    assert raw()["name"] == compose_demo.PROJECT  # the label the demo finds containers by
     services = raw()["services"]
     assert services["grafana"]["profiles"] == ["grafana"]
     assert "grafana" not in compose_demo.PROFILES
@@ -181,3 +182,20 @@ def test_the_local_kafka_entrypoint_turns_the_services_environment_into_properti
     assert props["log.dirs"] == "/var/lib/kafka/data"
     assert "heap.opts" not in props
     assert not any(k.startswith(("cluster", "path")) for k in props)
+
+
+def test_the_demo_fails_naming_what_was_lost_dead_lettered_or_not_delivered() -> None:
+    clean = {"conversations": 30, "delivered": 30, "dead_lettered": 0, "missing": 0}
+    sink = {"unique_call_ids": 30}
+    compose_demo._verdict(clean, sink, 30)  # nothing lost: no error
+    cases = [
+        ({**clean, "missing": 2, "delivered": 28}, sink, ["missing: 2", "28 delivered, not 30"]),
+        ({**clean, "dead_lettered": 1}, sink, ["dead_lettered: 1"]),
+        ({**clean, "conversations": 29}, sink, ["holds 29 conversations, not 30"]),
+        (clean, {"unique_call_ids": 27}, ["the sink saw 27 call ids, not 30"]),
+    ]
+    for summary, stats, needles in cases:
+        with pytest.raises(compose_demo.ComposeDemoError) as raised:
+            compose_demo._verdict(summary, stats, 30)
+        for needle in needles:
+            assert needle in str(raised.value), (needle, str(raised.value))
