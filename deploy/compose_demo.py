@@ -41,7 +41,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["COMPOSE_FILE", "HOST_PORTS", "PROFILES", "PROJECT", "STEPS", "main"]
+__all__ = ["COMPOSE_FILE", "HOST_PORTS", "PROFILES", "PROJECT", "STEPS", "SUBJECT", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -59,6 +59,8 @@ HOST_PORTS = {
     "VOICELENS_PROMETHEUS_HOST_PORT": 9090,
 }
 REGISTRY_URL = "http://schema-registry:8080/apis/ccompat/v7"
+#: The subject the producer registers the conversation schema under (`<topic>-value`).
+SUBJECT = "vcp.conversations-value"
 CONSUMER_REPLICAS = 3
 console = Console(stderr=True, soft_wrap=True)
 
@@ -102,7 +104,8 @@ def _environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("VOICELENS_COUNT", "1800")
     env.setdefault("VOICELENS_MAX_RPS", "200")
-    env.setdefault("VOICELENS_SCHEMA_REGISTRY_URL", REGISTRY_URL)
+    # The stack's own registry, whatever a shell variable meant for a registry elsewhere says.
+    env["VOICELENS_SCHEMA_REGISTRY_URL"] = REGISTRY_URL
     for name, default in HOST_PORTS.items():
         if name not in env:
             env[name] = str(default if _port_free(default) else _free_port())
@@ -306,10 +309,9 @@ def _demo() -> None:
 
     def producer() -> None:
         one_shot("producer")()
-        subject = f"{env.get('VOICELENS_TOPIC', 'vcp.conversations')}-value"
         subjects = _get_json(f"{registry}/subjects") or []
-        if env["VOICELENS_SCHEMA_REGISTRY_URL"] == REGISTRY_URL and subject not in subjects:
-            raise ComposeDemoError(f"producer: no {subject} in the registry (it has {subjects})")
+        if SUBJECT not in subjects:
+            raise ComposeDemoError(f"producer: no {SUBJECT} in the registry (it has {subjects})")
 
     step("3. producer", producer)
     step("5. sink", long_running("sink"))
