@@ -91,7 +91,7 @@ def test_podman_compose_reads_the_file_public_images_by_default_local_ones_on_re
 
 def test_grafana_sits_behind_its_profile_and_the_demo_leaves_it_off() -> None:
     assert raw()["name"] == compose_demo.PROJECT  # the label the demo finds containers by
-    assert compose_demo.SUBJECT == f"{raw()['x-kafka-env']['VOICELENS_TOPIC']}-value"
+    assert f"{raw()['x-kafka-env']['VOICELENS_TOPIC']}-value" == compose_demo.SUBJECT
     services = raw()["services"]
     assert services["grafana"]["profiles"] == ["grafana"]
     assert "grafana" not in compose_demo.PROFILES
