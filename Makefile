@@ -26,7 +26,8 @@ export VOICELENS_TEST_SCHEMA_REGISTRY ?= http://127.0.0.1:$(REGISTRY_PORT)/apis/
 .PHONY: help venv tools lock kafka-up kafka-down kafka-status kafka-cluster-up kafka-cluster-down \
 	kafka-cluster-status kafka-cluster-kill kafka-cluster-start kafka-secure-up kafka-secure-down \
 	kafka-secure-status kafka-secure-acls registry-up registry-down \
-	registry-status schemas-check image k8s-tools lint typecheck check unit test demo bench \
+	registry-status schemas-check image compose-images compose-demo compose-down k8s-tools lint \
+	typecheck check unit test demo bench \
 	bench-tools clean
 
 help: ## list targets
@@ -97,6 +98,23 @@ schemas-check: venv ## the project's schemas against the ones registered in the 
 
 image: ## build voicelens:dev from the Dockerfile (podman or docker; IMAGE, IMAGE_EXTRAS=report)
 	deploy/image/build.sh
+
+# The images docker-compose.yml runs: the project's two (voicelens, voicelens-report) and, where no
+# image registry answers, Kafka, the schema registry and Prometheus built on the local Debian base.
+COMPOSE := $(BIN)/podman-compose -f docker-compose.yml --profile registry --profile demo \
+	--profile report --profile grafana
+compose-images: image ## the images docker-compose.yml runs, built locally (deploy/compose/images.sh)
+	IMAGE=voicelens-report:dev IMAGE_EXTRAS=report deploy/image/build.sh
+	deploy/compose/images.sh
+
+compose-demo: venv compose-images ## docker-compose.yml end to end with podman-compose, then compose-down
+	@set -a; eval "$$(deploy/compose/images.sh tags)"; set +a; \
+	VOICELENS_IMAGE=localhost/voicelens:dev VOICELENS_REPORT_IMAGE=localhost/voicelens-report:dev \
+	  $(BIN)/python deploy/compose_demo.py; rc=$$?; \
+	$(MAKE) --no-print-directory compose-down; exit $$rc
+
+compose-down: venv ## remove the compose stack's containers, network and volumes
+	$(COMPOSE) down -v
 
 # Built from the Go module proxy into .cache/bin, where tests/deploy/test_k8s.py looks first.
 # kustomize v5.5.0: later versions need module versions the proxy here refuses.

@@ -3,7 +3,7 @@
 # fetched through Maven from Maven Central into .cache/apicurio. Idempotent: `up` on a running
 # registry changes nothing. In-memory storage (H2): schemas last as long as the process.
 #
-#   deploy/registry/registry.sh up|down|status|java
+#   deploy/registry/registry.sh up|down|status|java|fetch
 #
 # Serves http://127.0.0.1:$REGISTRY_PORT, Confluent API at /apis/ccompat/v7; the management
 # interface (health, metrics) on 127.0.0.1:$REGISTRY_MANAGEMENT_PORT, never on all interfaces.
@@ -139,5 +139,7 @@ case ${1:-} in
   down) down ;;
   status) if running; then log "running (pid $(cat "$pidfile")) at $api"; else log "not running"; exit 1; fi ;;
   java) find_java ;;
-  *) echo "usage: $0 up|down|status|java" >&2; exit 2 ;;
+  # The app alone (its directory on stdout), for deploy/compose/images.sh.
+  fetch) fetch_app >&2; echo "$app" ;;
+  *) echo "usage: $0 up|down|status|java|fetch" >&2; exit 2 ;;
 esac
