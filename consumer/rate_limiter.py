@@ -36,6 +36,8 @@ __all__ = ["MemberGrid", "RequestGate", "RequestSlots", "TokenBucket"]
 
 # Guards the grid arithmetic against float error: a slot computed as 4.999999 must be 5.
 _EPSILON = 1e-9
+#: How late after its slot a request may still leave, at least (see TokenBucket.acquire).
+_LATE_FLOOR = 0.05
 
 
 class MemberGrid:
@@ -125,6 +127,9 @@ class TokenBucket:
             raise ValueError(msg)
         self.rate = rate
         self._interval = 0.0 if rate is None else 1.0 / rate
+        # One slot of the whole budget's grid (R = rate x of), or the floor: a request woken
+        # later than this after its slot claims another instead of leaving late.
+        self._late_limit = 0.0 if rate is None else max(_LATE_FLOOR, 1.0 / (rate * of))
         self._phase = self._interval * slot / of
         self._next = -math.inf
         #: No slot before this (a receiver's ``Retry-After``), on the wall clock.
@@ -178,13 +183,21 @@ class TokenBucket:
 
         A slot claimed on the member's grid whose partition was released meanwhile belongs to
         that partition's next owner by the time it comes: it is given up and another claimed.
+        So is a slot this task woke up too late for (a starved process, a blocked loop): the
+        requests of every slot it slept through would otherwise leave together and crowd one
+        second. A request leaves at most ``L`` after its slot (``L`` = one slot of the budget
+        ``R``, or 50 ms if more), so any second holds at most ``ceil(R) + ceil(L R)``
+        requests: ``ceil(R) + 1`` up to 20 req/s.
         """
         waited = 0.0
         while True:
             wait, phase = self._claim()
             if wait > 0:
+                slot_at = self._clock() + wait
                 await self._sleep(wait)
                 waited += wait
+                if self._clock() - slot_at > self._late_limit:
+                    continue
             if phase is None or self._grid is None or self._grid.holds(phase):
                 return waited
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import heapq
 import itertools
 import math
 
@@ -223,3 +225,97 @@ def test_a_phase_stays_while_any_partition_holding_it_does() -> None:
 def test_a_grid_refuses_a_rate_it_cannot_keep(rate: float) -> None:
     with pytest.raises(ValueError, match="rate"):
         MemberGrid(rate, 3)
+
+
+async def test_a_request_woken_too_late_for_its_slot_claims_another() -> None:
+    # A starved process wakes 0.4 s after its slot: the slots it slept through have passed,
+    # and sending on them now would crowd the coming second. It takes the next free one.
+    clock = FakeClock()
+    late = [0.4]
+
+    async def starved_sleep(seconds: float) -> None:
+        clock.now += seconds + (late.pop() if late else 0.0)
+
+    bucket = TokenBucket(10.0, clock=clock, sleep=starved_sleep)
+    clock.now = 100.05  # the next slot is at 100.1
+    await bucket.acquire()
+    assert clock.now == pytest.approx(100.5)  # 100.1 missed; 100.5 is the first at or after
+    assert (clock.now * 10) == pytest.approx(round(clock.now * 10))  # on the grid
+
+
+async def test_a_request_a_little_late_keeps_its_slot() -> None:
+    clock = FakeClock()
+
+    async def jittery_sleep(seconds: float) -> None:
+        clock.now += seconds + 0.03  # an event loop's ordinary lateness
+
+    bucket = TokenBucket(10.0, clock=clock, sleep=jittery_sleep)
+    clock.now = 100.05
+    await bucket.acquire()
+    assert clock.now == pytest.approx(100.13)
+
+
+class SimulatedClock:
+    """Fake time for concurrent sleepers: the earliest wake-up runs next, each sleep woken
+    ``delays`` late (in turn), as a starved process would be."""
+
+    def __init__(self, delays: list[float]) -> None:
+        self.now = 100.0
+        self._delays = list(delays)
+        self._due: list[tuple[float, int, asyncio.Future[None]]] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        late = self._delays.pop() if self._delays else 0.0
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._due, (self.now + seconds + late, len(self._due) + id(future), future))
+        await future
+
+    async def run(self, tasks: list[asyncio.Task[None]]) -> None:
+        while not all(t.done() for t in tasks):
+            for _ in range(5):  # every runnable task reaches its next sleep
+                await asyncio.sleep(0)
+            if self._due:
+                at, _, future = heapq.heappop(self._due)
+                self.now = max(self.now, at)
+                future.set_result(None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rate=st.floats(min_value=1, max_value=200),
+    partitions=st.integers(min_value=1, max_value=8),
+    tasks=st.integers(min_value=8, max_value=64),
+    delays=st.lists(st.floats(min_value=0, max_value=0.6), min_size=1, max_size=200),
+)
+def test_late_wakeups_never_crowd_a_second(
+    rate: float, partitions: int, tasks: int, delays: list[float]
+) -> None:
+    # Many requests wait for their slots at once, and wake up to 0.6 s late (a starved
+    # process). However late, the sends (when acquire returns) stay within
+    # ceil(R) + ceil(L R) per second, L = max(50 ms, 1/R).
+    clock = SimulatedClock(delays)
+    grid = MemberGrid(rate, partitions)
+    buckets = []
+    for p in range(partitions):
+        grid.join(p)
+        buckets.append(
+            TokenBucket(rate / partitions, slot=p, of=partitions, grid=grid, clock=clock,
+                        sleep=clock.sleep)
+        )  # fmt: skip
+    sends: list[float] = []
+
+    async def send(bucket: TokenBucket) -> None:
+        for _ in range(4):
+            await bucket.acquire()
+            sends.append(clock.now)
+
+    async def main() -> None:
+        running = [asyncio.create_task(send(buckets[i % partitions])) for i in range(tasks)]
+        await clock.run(running)
+
+    asyncio.run(main())
+    limit = max(0.05, 1 / rate)
+    assert _worst_second(sends) <= math.ceil(rate) + math.ceil(limit * rate)
