@@ -23,6 +23,8 @@ pidfile=$run/kafka.pid
 logfile=$run/kafka.log
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
+# shellcheck source=../background_service.sh
+source "$root/deploy/background_service.sh"
 
 fetch_jars() {
   local stamp=$libs/.pom.sha256 want
@@ -36,10 +38,6 @@ fetch_jars() {
     -DoutputDirectory="$libs" -DincludeScope=runtime
   echo "$want" >"$stamp"
 }
-
-running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 java_cmd=(java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
   -Djava.awt.headless=true -Dlog4j2.configurationFile="$here/log4j2.yaml" -cp "$libs/*")
@@ -93,21 +91,7 @@ PY
   fi
 }
 
-down() {
-  if running; then
-    local pid; pid=$(cat "$pidfile")
-    log "stopping broker (pid $pid)"
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "broker did not stop in 30 s; killing it"
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    fi
-  else
-    log "not running"
-  fi
-  rm -f "$pidfile"
-}
+down() { stop_service "broker"; }
 
 case ${1:-} in
   up) up ;;

@@ -33,9 +33,8 @@ py=${PYTHON:-$root/.venv/bin/python}
 principals=(admin voicelens-produce voicelens-deliver voicelens-replay voicelens-report)
 
 log() { printf 'kafka-secure: %s\n' "$*" >&2; }
-
-running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=../background_service.sh
+source "$root/deploy/background_service.sh"
 
 java_cmd=(java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
   -Djava.awt.headless=true -Dlog4j2.configurationFile="$here/log4j2.yaml" -cp "$libs/*")
@@ -153,21 +152,7 @@ up() {
   log "ready on 127.0.0.1:$port (CA: $state/tls/ca.pem; passwords: $state/credentials/)"
 }
 
-down() {
-  if running; then
-    local pid; pid=$(cat "$pidfile")
-    log "stopping the secured broker (pid $pid)"
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "broker did not stop in 30 s; killing it"
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    fi
-  else
-    log "not running"
-  fi
-  rm -f "$pidfile"
-}
+down() { stop_service "the secured broker"; }
 
 case ${1:-} in
   up) up ;;

@@ -29,6 +29,8 @@ logfile=$run/registry.log
 api=http://127.0.0.1:$port/apis/ccompat/v7
 
 log() { printf 'registry: %s\n' "$*" >&2; }
+# shellcheck source=../background_service.sh
+source "$root/deploy/background_service.sh"
 
 # The major version of a java binary, or nothing when it does not run.
 java_major() {
@@ -65,10 +67,6 @@ fetch_app() {
   rm -f "$tarball"
   mv "$app.tmp" "$app"
 }
-
-running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Ready means the Confluent API answers, not merely that the port is open.
 ready() {
@@ -118,21 +116,7 @@ up() {
   log "ready at $api in $((SECONDS - started)) s, RSS $((rss / 1024)) MiB"
 }
 
-down() {
-  if running; then
-    local pid; pid=$(cat "$pidfile")
-    log "stopping registry (pid $pid)"
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "registry did not stop in 30 s; killing it"
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    fi
-  else
-    log "not running"
-  fi
-  rm -f "$pidfile"
-}
+down() { stop_service "registry"; }
 
 case ${1:-} in
   up) up ;;
