@@ -37,11 +37,7 @@ def test_nothing_tracked_refers_to_the_sibling_shared_folder() -> None:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             continue
-        if (
-            needle in text
-            or AS_PATH_PARTS in text
-            or any(doc in text for doc in SIBLING_DOCS)
-        ):
+        if needle in text or AS_PATH_PARTS in text or any(doc in text for doc in SIBLING_DOCS):
             offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, f"files reading outside the repository: {offenders}"
 
