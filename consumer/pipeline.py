@@ -235,7 +235,7 @@ class RecordPipeline:
             offset = msg.offset() or 0
             with self._tracing.record(msg, state.partition, offset, index) as trace:
                 await self._finish(
-                    state, msg, gate, turn, offset, endpoint=self._endpoints[index], trace=trace
+                    state, msg, gate, turn, endpoint=self._endpoints[index], trace=trace
                 )
         finally:
             if turn is not None:
@@ -247,13 +247,12 @@ class RecordPipeline:
         msg: Message,
         gate: RequestGate,
         turn: _KeyTurn | None,
-        offset: int,
         *,
         endpoint: EndpointRoute,
         trace: RecordTrace,
     ) -> None:
         cfg = self._config
-        partition = state.partition
+        partition, offset = state.partition, msg.offset() or 0
         value = msg.value()
         first = now_ms = int(time.time() * 1000)
         call_id: str | None = None
