@@ -102,6 +102,13 @@ class DeliverCommand(
         gt=0,
         description="records taken and not finished per partition (default: max-in-flight)",
     )
+    max_uncommitted: int | None = Field(
+        None,
+        gt=0,
+        description="records whose first request may have gone out and that no acknowledged "
+        "commit covers yet, over this process's partitions: what a broker failure can make it "
+        "deliver twice (default: 8 x max-in-flight)",
+    )
     timeout: float = Field(
         30.0, gt=0, le=3600, allow_inf_nan=False, description="seconds per request"
     )
@@ -274,6 +281,7 @@ class DeliverCommand(
             partitions=partitions,
             max_in_flight=self.max_in_flight,
             partition_window=self.partition_window or self.max_in_flight,
+            max_uncommitted=self.max_uncommitted,
             grace=self.grace,
             revoke_timeout=min(self.grace, 15.0),
             until_drained=self.until_drained,

@@ -58,6 +58,14 @@ class DeliveryConfig:
     #: Webhook endpoints: partition p goes to endpoint p mod endpoints.
     endpoints: int = 1
     ordering: Ordering = Ordering.NONE
+    #: Records started and not covered by an acknowledged commit, over the member's
+    #: partitions (``--max-uncommitted``); None: 8 x ``max_in_flight``.
+    max_uncommitted: int | None = None
+
+    @property
+    def uncommitted_limit(self) -> int:
+        """What a broker failure can make this member deliver twice, at most."""
+        return self.max_uncommitted or 8 * self.max_in_flight
 
     def partition_rate(self, partition: int) -> tuple[float | None, GridPosition]:
         """A partition's requests/s (None: unlimited) and its place on its endpoint's grid."""

@@ -72,6 +72,9 @@ class KafkaSide:
         )
         self.consumer: Consumer | None = None
         self.broker = BrokerHealth()
+        #: Commits acknowledged since the last cycle; the callback filling it runs inside
+        #: ``consume()`` on the Kafka thread, which hands the list over and starts a new one.
+        self._acknowledged: list[CommitPoint] = []
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the Kafka thread and await its result."""
@@ -119,6 +122,7 @@ class KafkaSide:
             for key in _CLASSIC_ONLY - self._settings.kafka_config.keys():
                 conf.pop(key, None)
         conf["client.id"] = self._config.consumer_id
+        conf["on_commit"] = self._on_commit
         conf.update(self.broker.client_config())  # ours win: readiness relies on the interval
         consumer = Consumer(conf)
         consumer.subscribe(
@@ -126,10 +130,22 @@ class KafkaSide:
         )
         self.consumer = consumer
 
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's answer to a commit (explicit or automatic; not to a synchronous one)."""
+        if err is not None:
+            return  # nothing acknowledged: the stored offsets are committed again later
+        topic = self._config.topic
+        self._acknowledged.extend(
+            CommitPoint(tp.partition, tp.offset, tp.metadata or "")
+            for tp in partitions
+            if tp.error is None and tp.topic == topic
+        )
+
     def cycle(
         self, points: list[CommitPoint], pause: list[int], resume: list[int], wait: float
-    ) -> tuple[list[Message], dict[int, int]]:
-        """Store and commit ``points``, pause/resume, then consume: records and positions."""
+    ) -> tuple[list[Message], dict[int, int], list[CommitPoint]]:
+        """Store and commit ``points``, pause/resume, then consume: records, positions, and
+        the commits acknowledged meanwhile."""
         consumer = self.consumer
         assert consumer is not None  # noqa: S101
         topic = self._config.topic
@@ -155,7 +171,8 @@ class KafkaSide:
             for tp in consumer.position([TopicPartition(topic, p) for p in held])
             if tp.offset >= 0
         }
-        return msgs, positions
+        acknowledged, self._acknowledged = self._acknowledged, []
+        return msgs, positions, acknowledged
 
     def commit_sync(self, points: Iterable[CommitPoint]) -> None:
         """Store and commit ``points`` now (from a rebalance callback)."""

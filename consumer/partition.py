@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Message
 from prometheus_client import Counter
 
+from voicelens.consumer.commit_acks import PartitionAcks
 from voicelens.consumer.offset_tracker import OffsetTracker
 from voicelens.consumer.rate_limiter import RequestGate, TokenBucket
 
@@ -48,6 +49,8 @@ class PartitionState:
     #: ``--ordering key``: per key, the event its latest record sets when finished; a later
     #: record of the key waits for it.
     key_tails: dict[bytes, asyncio.Event] = field(default_factory=dict)
+    #: Records at risk of a second delivery until a commit covering them is acknowledged.
+    acks: PartitionAcks = field(default_factory=PartitionAcks)
     #: End offset minus commit point, as last measured.
     lag: int = 0
     draining: bool = False

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from voicelens import metrics
+from voicelens.consumer.commit_acks import UnackedBudget
 from voicelens.consumer.delivery_config import DeliveryConfig
 from voicelens.consumer.endpoints import route
 from voicelens.consumer.offset_tracker import OffsetTracker, decode_completed, span_for
@@ -73,6 +74,8 @@ class PartitionRegistry:
         self._paused: set[int] = set()
         #: Per endpoint, the grid slots of the partitions held here, pooled (``--max-rps``).
         self._grids: dict[int, MemberGrid] = {}
+        #: Records at risk of a second delivery over every partition held (``--max-uncommitted``).
+        self.unacked = UnackedBudget(config.uncommitted_limit)
         self.snapshot = RegistrySnapshot()
 
     # ---------------------------------------------------------------- assignment
@@ -112,6 +115,7 @@ class PartitionRegistry:
                 grid.leave(position.slot)
             self._stored.pop(state.partition, None)
             self._paused.discard(state.partition)
+            self.unacked.forget(state.acks)
             metrics.partition_released(self._config.topic, state.partition)
         metrics.PARTITIONS_ASSIGNED.set(len(self._parts))
         self.publish()
@@ -176,8 +180,16 @@ class PartitionRegistry:
             cp = CommitPoint(p, point, state.tracker.completion_map())
             if self._stored.get(p) != (state.generation, cp):
                 self._stored[p] = (state.generation, cp)
+                self.unacked.sent(state.acks, cp.offset, cp.metadata)
                 out.append(cp)
         return out
+
+    def acknowledged(self, commits: list[CommitPoint]) -> None:
+        """Commits the coordinator acknowledged (any member's generation: matched by state)."""
+        for cp in commits:
+            state = self._parts.get(cp.partition)
+            if state is not None:
+                self.unacked.acknowledged(state.acks, cp.offset, cp.metadata)
 
     def final_points(self, states: list[PartitionState]) -> dict[int, CommitPoint]:
         """The commit points of ``states`` as they are now."""

@@ -254,6 +254,7 @@ class RecordPipeline:
         cfg = self._config
         partition, offset = state.partition, msg.offset() or 0
         value = msg.value()
+        started = False
         first = now_ms = int(time.time() * 1000)
         call_id: str | None = None
         dataset_id: str | None = None
@@ -274,6 +275,12 @@ class RecordPipeline:
         else:
             if turn is not None:
                 await turn.wait()
+            unacked = self._registry.unacked
+            if unacked.has_room() and self._registry.current(state):
+                unacked.started(state.acks)  # the common case, without a coroutine
+                started = True
+            else:
+                started = await self._start(state, gate)
             outcome = await endpoint.attempts.deliver(body, webhook_id, gate, trace)
         trace.finished(outcome.delivered, outcome.reason, outcome.attempts)
         if not outcome.delivered:
@@ -307,7 +314,28 @@ class RecordPipeline:
             self._stats.dead_lettered += 1
         self._registry.progressed()
         if self._registry.current(state):
+            if started:
+                self._registry.unacked.finished(state.acks)
             state.finish(offset)
+
+    async def _start(self, state: PartitionState, gate: RequestGate) -> bool:
+        """Wait until the member may have one more record at risk (``--max-uncommitted``),
+        and count this one; False for a partition no longer held (nothing counted)."""
+        unacked = self._registry.unacked
+        if not unacked.has_room():
+            task = asyncio.current_task()
+            assert task is not None  # noqa: S101 -- always inside a record task
+            # No request at the receiver yet: a revoke cancels the record like one between
+            # attempts, for its next owner to start.
+            gate.waiting.add(task)
+            try:
+                await unacked.wait_for_room()
+            finally:
+                gate.waiting.discard(task)
+        if not self._registry.current(state):
+            return False
+        unacked.started(state.acks)
+        return True
 
     def _key_turn(self, state: PartitionState, key: bytes | None) -> _KeyTurn | None:
         """With ``--ordering key``, the record's place in its key's chain; None otherwise or

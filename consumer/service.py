@@ -132,9 +132,10 @@ class DeliveryService:
         points = registry.commit_points()
         pause, resume = registry.flow_control()
         wait = _BUSY_WAIT if registry.busy() else _IDLE_WAIT
-        msgs, positions = await kafka.run(
+        msgs, positions, acknowledged = await kafka.run(
             functools.partial(kafka.cycle, points, pause, resume, wait)
         )
+        registry.acknowledged(acknowledged)
         # 2. Records to their partitions' workers.
         for msg in msgs:
             self.pipeline.accept(msg)
@@ -208,8 +209,12 @@ class DeliveryService:
                 # member that stops polling cannot take part in a rebalance (another member
                 # leaving, say) and is fenced out, its final commit refused. A rebalance now
                 # runs through the revoke callback, which finishes and commits what moves.
-                cycle = functools.partial(self.kafka.cycle, [], pause, [], _IDLE_WAIT)
-                await self.kafka.run(cycle)
+                # Commits go on too: a record waiting for room under --max-uncommitted gets it
+                # from their acknowledgements.
+                points = self.registry.commit_points()
+                cycle = functools.partial(self.kafka.cycle, points, pause, [], _IDLE_WAIT)
+                _msgs, _positions, acknowledged = await self.kafka.run(cycle)
+                self.registry.acknowledged(acknowledged)
                 pause = []
             _done, tasks = await asyncio.wait(tasks, timeout=0.5)
         for task in tasks:

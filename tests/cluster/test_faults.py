@@ -146,6 +146,7 @@ def test_node_killed_during_deliver_with_two_members(
     sink = sink_factory()
     group = group_factory()
     window = 8
+    at_risk = 2 * window
     # 40 req/s over 600 records: ~15 s of traffic, so the node dies mid-stream.
     cmd = deliver_cmd(
         settings,
@@ -157,6 +158,8 @@ def test_node_killed_during_deliver_with_two_members(
         "40",
         "--max-in-flight",
         str(window),
+        "--max-uncommitted",
+        str(at_risk),
     )
     with running(cmd) as first, running(cmd) as second:
         wait_for("delivery to start", lambda: sink.stats()["accepted"] >= 100)
@@ -170,10 +173,12 @@ def test_node_killed_during_deliver_with_two_members(
     assert all(delivered_count(e) > 0 for e in errors), "both members must have delivered"
     accepted = Counter(r["call_id"] for r in sink.requests() if r["status"] == 200)
     assert set(accepted) == set(ids), "lost conversations"
-    # The bound of a broker failure (tests/consumer/test_broker_restart.py), per member: what
-    # was in flight plus the poll cycle whose commit was cut off.
+    # While the coordinator is dead no commit is acknowledged; the members go on delivering
+    # (measured: the group needed ~17 s under load to move, and lost its partitions) until
+    # each holds --max-uncommitted records no acknowledged commit covers. Those, and no more,
+    # are what the next owners post again. Without the limit this run saw 45-56.
     duplicates = sum(c - 1 for c in accepted.values())
-    assert duplicates <= 2 * 2 * window, f"{duplicates} duplicates"
+    assert duplicates <= 2 * at_risk, f"{duplicates} duplicates"
     # Every re-delivery of a conversation carries its one idempotency key.
     assert len({(r["call_id"], r["webhook_id"]) for r in sink.requests()}) == len(ids)
 
