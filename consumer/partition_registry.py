@@ -48,6 +48,8 @@ class RegistrySnapshot:
 
     partitions: tuple[int, ...] = ()
     in_flight: int = 0
+    #: Records no acknowledged commit covers yet (``--max-uncommitted``).
+    at_risk: int = 0
     lag: int = 0
     #: ``time.monotonic()`` of the last record finished (or of the assignment, before any).
     progress_at: float = 0.0
@@ -240,6 +242,7 @@ class PartitionRegistry:
         self.snapshot = RegistrySnapshot(
             partitions=tuple(sorted(self._parts)),
             in_flight=sum(s.backlog for s in states),
+            at_risk=self.unacked.at_risk,
             lag=sum(s.lag for s in states),
             progress_at=self._progress_at,
         )

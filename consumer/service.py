@@ -77,6 +77,7 @@ class DeliveryService:
         self._last_restore = self._last_lag = self._last_group_check = -1e9
         # Read at scrape time, from the metrics thread: the registry's published snapshot.
         metrics.IN_FLIGHT.set_function(self.in_flight)
+        metrics.RECORDS_AT_RISK.set_function(lambda: self.registry.snapshot.at_risk)
 
     # ------------------------------------------------------------------ read from any thread
     def in_flight(self) -> int:

@@ -37,6 +37,7 @@ __all__ = [
     "PRODUCED_RECORDS",
     "RATE_LIMIT_WAIT",
     "REBALANCES",
+    "RECORDS_AT_RISK",
     "RETRIES",
     "SKIPPED_FINISHED",
     "WEBHOOK_REQUEST_DURATION",
@@ -85,6 +86,11 @@ SKIPPED_FINISHED = Counter(
     "Records not posted again: a previous owner finished them (the committed completion map)",
 )
 IN_FLIGHT = Gauge("voicelens_in_flight", "Records taken from Kafka and not yet finished")
+RECORDS_AT_RISK = Gauge(
+    "voicelens_records_at_risk",
+    "Records whose first request may have gone out and that no acknowledged commit covers "
+    "(what a broker failure would re-deliver; at most --max-uncommitted)",
+)
 RATE_LIMIT_WAIT = Counter(
     "voicelens_rate_limit_wait_seconds_total",
     "Time records waited for a rate-limit token",

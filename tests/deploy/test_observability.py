@@ -460,6 +460,7 @@ def test_live_metrics_count_the_run(live_run: LiveRun) -> None:
         "voicelens_dead_lettered": "counter",
         "voicelens_delivery_retries": "counter",
         "voicelens_in_flight": "gauge",
+        "voicelens_records_at_risk": "gauge",
         "voicelens_rate_limit_wait_seconds": "counter",
         "voicelens_partition_rate_budget_rps": "gauge",
         "voicelens_consumer_lag": "gauge",
