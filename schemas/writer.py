@@ -68,7 +68,8 @@ _NAMESPACE: dict[str, Any] = {
 
 
 class _Compiler:
-    """Python source for one schema: a function ``_r<n>(d, o)`` per record type."""
+    """Python source for one schema: a function ``_r<n>(d, o)`` for the top record (and for
+    each record type that contains itself)."""
 
     def __init__(self) -> None:
         self.named: dict[str, Any] = {}
@@ -77,6 +78,7 @@ class _Compiler:
         self.constants: dict[str, Any] = {}
         self.enums: dict[str, str] = {}  # enum full name -> its constant's name
         self._vars = 0
+        self._expanding: list[str] = []  # records being written inline, outermost first
 
     def var(self) -> str:
         self._vars += 1
@@ -94,14 +96,25 @@ class _Compiler:
             return self.functions[name]
         function = f"_r{len(self.functions)}"
         self.functions[name] = function
-        self.named[name] = schema
-        lines = [f"def {function}(d, o):", "    if d.__class__ is not dict: raise Unfit"]
-        for field in schema["fields"]:
-            v = self.var()
-            lines.append(f"    {v} = {self._field_value(field)}")
-            lines.extend(self.write(field["type"], v, 1))
+        lines = [f"def {function}(d, o):", *self._body(schema, "d", 1)]
         self.sources.append("\n".join(lines))
         return function
+
+    def _body(self, schema: dict[str, Any], d: str, depth: int) -> list[str]:
+        """Lines writing record ``schema`` held in variable ``d``. Records nested in it are
+        written inline (a call per record costs more than its fields); only a record within
+        itself is called as a function."""
+        name = schema["name"]
+        self.named[name] = schema
+        self._expanding.append(name)
+        pad = "    " * depth
+        lines = [f"{pad}if {d}.__class__ is not dict: raise Unfit"]
+        for field in schema["fields"]:
+            v = self.var()
+            lines.append(f"{pad}{v} = {d}{self._field_value(field)}")
+            lines.extend(self.write(field["type"], v, depth))
+        self._expanding.pop()
+        return lines
 
     def _field_value(self, field: dict[str, Any]) -> str:
         """How a field's value is read, as fastavro reads it: ``datum.get(name, default)``.
@@ -114,8 +127,8 @@ class _Compiler:
         ftype = field["type"]
         nullable = isinstance(ftype, list) and ftype and ftype[0] == "null"
         if nullable and field.get("default") is None:
-            return f"d.get({name!r})"
-        return f"d[{name!r}]"
+            return f".get({name!r})"
+        return f"[{name!r}]"
 
     def write(self, schema: Any, v: str, depth: int, *, checked: bool = False) -> list[str]:
         """Lines writing the value in variable ``v``; ``checked``: its Python type is known."""
@@ -128,7 +141,9 @@ class _Compiler:
             return self._union(schema, v, depth)
         kind = schema["type"]
         if kind == "record":
-            return [f"{pad}{self.record(schema)}({v}, o)"]
+            if schema["name"] in self._expanding:
+                return [f"{pad}{self.record(schema)}({v}, o)"]
+            return self._body(schema, v, depth)
         if kind == "enum":
             self.named[schema["name"]] = schema
             if schema["name"] not in self.enums:

@@ -252,3 +252,20 @@ def test_any_value_is_written_as_fastavro_writes_it_or_left_to_fastavro(
         return  # the codec then writes with fastavro: its bytes or its error
     # What the specialised writer takes, fastavro takes too, to the same bytes.
     assert written == expected
+
+
+def test_a_record_within_itself_is_written_as_fastavro_writes_it() -> None:
+    node = parse_schema(
+        {
+            "type": "record",
+            "name": "Node",
+            "fields": [
+                {"name": "value", "type": "long"},
+                {"name": "next", "type": ["null", "Node"]},
+            ],
+        }
+    )
+    chain: dict[str, Any] | None = None
+    for value in range(40):
+        chain = {"value": value * 1_000_003, "next": chain}
+    assert specialised_bytes(compile_writer(node), chain) == fastavro_bytes(node, chain)
