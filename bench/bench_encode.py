@@ -66,7 +66,7 @@ def _encode_rounds(count: int, rounds: int) -> dict[str, Any]:
     ]
     specialised = ConversationCodec()
     plain = ConversationCodec()
-    plain._write = None  # the codec as it was: fastavro for every record
+    plain._write = None  # the codec without its specialised writer: fastavro for every record
     best = {"fastavro": float("inf"), "specialised": float("inf")}
     outputs: dict[str, list[bytes]] = {}
     for _ in range(rounds):
