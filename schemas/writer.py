@@ -6,8 +6,9 @@ record or an array it picks the branch by validating the whole datum against eac
 For the conversation schema (~200 fields a record with a transcript) that costs more than
 generating the record (bench/README.md, "Conversations with words").
 
-:func:`compile_writer` walks the schema once and turns it into Python source: one function per
-record type, whose body writes its fields in order with the type of each already decided. It
+:func:`compile_writer` walks the schema once and turns it into Python source: one function
+whose body writes every field in order, nested records inline (only a record within itself is a
+function of its own), with the type of each field already decided. It
 accepts only the plainest shape of each type (``str``, ``int``, ``float``, ``True``/``False``,
 ``list``, ``dict``, ``None``) and gives up on anything else by raising ``UnfitDatumError``; the
 caller then writes that datum with fastavro, so a datum the specialised writer takes is one
