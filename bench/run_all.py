@@ -1,5 +1,5 @@
-"""Run every benchmark (``make bench``): generator, producer, delivery, rate limit, transport,
-words, wire format, tracing.
+"""Run every benchmark (``make bench``): generator, producer, encode, delivery, rate limit,
+transport, words, wire format, tracing.
 
 ``--quick`` runs small sizes as a smoke test (results go to a temp dir, not bench/results/);
 the default sizes are the ones bench/README.md reports (about 12 minutes on 2 cores).
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import bench_delivery
+import bench_encode
 import bench_endpoints
 import bench_generator
 import bench_outage
@@ -35,6 +36,7 @@ __all__ = ["main"]
 BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "generator": bench_generator.run,
     "producer": bench_producer.run,
+    "encode": bench_encode.run,
     "delivery": bench_delivery.run,
     "rate_limit": bench_rate_limit.run,
     "endpoints": bench_endpoints.run,

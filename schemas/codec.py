@@ -25,6 +25,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Any, cast
 
 import orjson
@@ -34,6 +35,7 @@ from voicelens.schemas.delivery_event import DeliveryEventRecord
 from voicelens.schemas.exceptions import DecodeError, EncodeError, UnknownSchemaError
 from voicelens.schemas.fingerprint import MARKER, fingerprint_bytes
 from voicelens.schemas.registry import SchemaSet, load
+from voicelens.schemas.writer import FALLBACK_ERRORS, compile_writer
 
 __all__ = [
     "WIRE_MAGIC",
@@ -109,6 +111,7 @@ class _Codec:
         else:
             self._header = WIRE_MAGIC + schema_id.to_bytes(4, "big")
         self._lookup = lookup
+        self._write = _specialised_writer(name)
         # Registry ids seen so far: the writer schema, or None for an id the registry lacks.
         # A producer registers a schema before writing with its id, so an id unknown once
         # stays unknown; no record is refused that a later lookup would have decoded.
@@ -145,11 +148,19 @@ class _Codec:
             self.learn(schema_id, self.lookup(schema_id))
 
     def _encode(self, record: dict[str, Any]) -> bytes:
+        if self._write is not None:
+            out = bytearray(self._header)
+            try:
+                self._write(record, out)
+            except FALLBACK_ERRORS:
+                pass  # not in the plain shape: fastavro writes it, or says what is wrong
+            else:
+                return bytes(out)
         buf = io.BytesIO()
         buf.write(self._header)
         try:
             schemaless_writer(buf, self._set.current, record)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             msg = f"{self._set.name} record does not fit its schema: {exc}"
             raise EncodeError(msg) from exc
         return buf.getvalue()
@@ -201,6 +212,16 @@ class _Codec:
             msg = f"corrupt {self._set.name} record: {left} bytes after the record"
             raise DecodeError(msg)
         return record
+
+
+@cache
+def _specialised_writer(name: str) -> Callable[[Any, bytearray], None] | None:
+    """The current ``name`` schema's specialised writer (schemas/writer.py), compiled once per
+    process; None when the schema uses a type it does not specialise: fastavro alone then."""
+    try:
+        return compile_writer(load(name).current)
+    except NotImplementedError:
+        return None
 
 
 def _drop_none(d: dict[str, Any], *keys: str) -> None:

@@ -13,6 +13,7 @@ __all__ = [
     "RegistryError",
     "RegistryUnavailableError",
     "SchemaError",
+    "UnfitDatumError",
     "UnknownSchemaError",
 ]
 
@@ -23,6 +24,14 @@ class SchemaError(VoicelensError):
 
 class EncodeError(SchemaError):
     """A value does not fit its schema."""
+
+
+class UnfitDatumError(EncodeError):
+    """The specialised writer (schemas/writer.py) does not take a datum of this shape.
+
+    Never leaves the codec: it then writes the datum with fastavro, which writes it or raises
+    :class:`EncodeError` naming what is wrong.
+    """
 
 
 class DecodeError(SchemaError):
