@@ -14,7 +14,7 @@ from typing import Protocol
 from voicelens.producer.dialogue import Language
 from voicelens.producer.regions import Regions
 
-__all__ = ["CallDraws", "SlotValues", "slot_value"]
+__all__ = ["CallDraws", "CallSlots", "SlotValues", "slot_value"]
 
 
 class CallDraws(Protocol):
@@ -42,6 +42,7 @@ _STORY_FIELD = {
     "symptom": 11,
 }
 _CUSTOMER_FIELD = {"name": 2, "surname": 3, "brand": 6}
+_Maker = Callable[[Regions, Language, CallDraws], str]
 
 
 class SlotValues(dict[str, str]):
@@ -58,45 +59,124 @@ class SlotValues(dict[str, str]):
         return value
 
 
+def _company(regions: Regions, lang: Language, call: CallDraws) -> str:
+    companies = lang.fillers["company"]
+    return companies[call.metro % len(companies)]
+
+
+def _story_pick(name: str) -> _Maker:
+    field = _STORY_FIELD[name]
+
+    def pick(regions: Regions, lang: Language, call: CallDraws) -> str:
+        values = lang.fillers[name]
+        return values[int(call.r[field] * len(values))]
+
+    return pick
+
+
+def _customer_pick(name: str) -> _Maker:
+    field = _CUSTOMER_FIELD[name]
+
+    def pick(regions: Regions, lang: Language, call: CallDraws) -> str:
+        values = lang.fillers[name]
+        return values[int(call.cu[field] * len(values))]
+
+    return pick
+
+
+def _seasonal_pick(name: str) -> _Maker:
+    field = _STORY_FIELD[name]
+    cooling, heating = f"{name}.cooling", f"{name}.heating"
+
+    def pick(regions: Regions, lang: Language, call: CallDraws) -> str:
+        values = lang.fillers[cooling if call.cooling else heating]
+        return values[int(call.r[field] * len(values))]
+
+    return pick
+
+
+def _age(regions: Regions, lang: Language, call: CallDraws) -> str:
+    return str(2 + int(call.cu[7] * 22))
+
+
+def _temp(regions: Regions, lang: Language, call: CallDraws) -> str:
+    r = call.r
+    return str(84 + int(r[12] * 13)) if call.cooling else str(44 + int(r[12] * 15))
+
+
+def _phone(regions: Regions, lang: Language, call: CallDraws) -> str:
+    codes = regions.metro[call.metro].area_codes
+    cu = call.cu
+    return f"({codes[int(cu[5] * len(codes))]}) 555-01{int(cu[4] * 100):02d}"
+
+
+def _last4(regions: Regions, lang: Language, call: CallDraws) -> str:
+    return f"01{int(call.cu[4] * 100):02d}"
+
+
+def _metro(regions: Regions, lang: Language, call: CallDraws) -> str:
+    return regions.metro[call.metro].name
+
+
+def _town(regions: Regions, lang: Language, call: CallDraws) -> str:
+    outside = regions.metro[call.metro].outside
+    return outside[int(call.cu[9] * len(outside))]
+
+
+def _sqft(regions: Regions, lang: Language, call: CallDraws) -> str:
+    return f"{1100 + int(call.cu[8] * 30) * 100:,}"
+
+
+def _low(regions: Regions, lang: Language, call: CallDraws) -> str:
+    return lang.spec.money.format(amount=f"{5000 + int(call.r[22] * 8) * 500:,}")
+
+
+def _high(regions: Regions, lang: Language, call: CallDraws) -> str:
+    return lang.spec.money.format(amount=f"{9000 + int(call.r[23] * 10) * 500:,}")
+
+
+def _ref(regions: Regions, lang: Language, call: CallDraws) -> str:
+    return f"{int(call.r[13] * 900_000) + 100_000}"
+
+
+#: How each slot's value is made; a dict look-up per slot instead of a chain of comparisons.
+_MAKERS: dict[str, _Maker] = {
+    "company": _company,
+    **{name: _story_pick(name) for name in ("agent", "tech", "noise", "topic")},
+    **{name: _story_pick(name) for name in ("spam_company", "spam_product")},
+    **{name: _customer_pick(name) for name in _CUSTOMER_FIELD},
+    **{name: _seasonal_pick(name) for name in ("equipment", "symptom")},
+    "age": _age,
+    "temp": _temp,
+    "phone": _phone,
+    "last4": _last4,
+    "metro": _metro,
+    "town": _town,
+    "sqft": _sqft,
+    "low": _low,
+    "high": _high,
+    "ref": _ref,
+}
+
+
 def slot_value(regions: Regions, lang: Language, call: CallDraws, name: str) -> str:
     """Slot ``name`` of ``call`` in ``lang``; each draws on its own uniform, so the values do
     not depend on which others a transcript uses."""
-    f = lang.fillers
-    r, cu = call.r, call.cu
-    match name:
-        case "company":
-            companies = f["company"]
-            return companies[call.metro % len(companies)]
-        case "agent" | "tech" | "noise" | "topic" | "spam_company" | "spam_product":
-            values = f[name]
-            return values[int(r[_STORY_FIELD[name]] * len(values))]
-        case "name" | "surname" | "brand":
-            values = f[name]
-            return values[int(cu[_CUSTOMER_FIELD[name]] * len(values))]
-        case "equipment" | "symptom":
-            values = f[f"{name}.{'cooling' if call.cooling else 'heating'}"]
-            return values[int(r[_STORY_FIELD[name]] * len(values))]
-        case "age":
-            return str(2 + int(cu[7] * 22))
-        case "temp":
-            return str(84 + int(r[12] * 13)) if call.cooling else str(44 + int(r[12] * 15))
-        case "phone" | "last4":
-            line = int(cu[4] * 100)
-            if name == "last4":
-                return f"01{line:02d}"
-            codes = regions.metro[call.metro].area_codes
-            return f"({codes[int(cu[5] * len(codes))]}) 555-01{line:02d}"
-        case "metro":
-            return regions.metro[call.metro].name
-        case "town":
-            outside = regions.metro[call.metro].outside
-            return outside[int(cu[9] * len(outside))]
-        case "sqft":
-            return f"{1100 + int(cu[8] * 30) * 100:,}"
-        case "low":
-            return lang.spec.money.format(amount=f"{5000 + int(r[22] * 8) * 500:,}")
-        case "high":
-            return lang.spec.money.format(amount=f"{9000 + int(r[23] * 10) * 500:,}")
-        case "ref":
-            return f"{int(r[13] * 900_000) + 100_000}"
-    raise KeyError(name)
+    return _MAKERS[name](regions, lang, call)
+
+
+class CallSlots(dict[str, str]):
+    """One call's slot values for ``str.format_map``, made on first use (the transcript's
+    hot path: no partial, no second dispatch)."""
+
+    __slots__ = ("_call", "_lang", "_regions")
+
+    def __init__(self, regions: Regions, lang: Language, call: CallDraws) -> None:
+        super().__init__()
+        self._regions = regions
+        self._lang = lang
+        self._call = call
+
+    def __missing__(self, name: str) -> str:
+        value = self[name] = _MAKERS[name](self._regions, self._lang, self._call)
+        return value

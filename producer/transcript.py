@@ -19,6 +19,7 @@ How the transcript agrees with the metadata:
 from __future__ import annotations
 
 import functools
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from voicelens.producer.dialogue import Language, Lines, ScriptsFile, load_language, load_scripts
+from voicelens.producer.dialogue import (
+    TONES,
+    Language,
+    Lines,
+    ScriptsFile,
+    load_language,
+    load_scripts,
+)
 from voicelens.producer.journeys import JourneyPlan
 from voicelens.producer.profile import Profile, ScenarioSpec, data_file
 from voicelens.producer.regions import Regions, load_regions
 from voicelens.producer.rng import uniforms, words
-from voicelens.producer.slots import SlotValues, slot_value
+from voicelens.producer.slots import CallSlots
 from voicelens.producer.story import (
     CUSTOMER_FIELDS,
     BlockInput,
@@ -43,7 +51,7 @@ from voicelens.producer.story import (
     earlier_phrase,
     sentiment_start,
 )
-from voicelens.producer.vcp import uuid_of
+from voicelens.producer.vcp import uuids_of
 
 __all__ = ["ConversationBuilder"]
 
@@ -65,6 +73,12 @@ _COMMITMENT = {
 }
 #: The longest a look-up, dispatch or hold lasts, in seconds.
 _MAX_WORK = 30.0
+#: A call's beats as the previous call shapes them: none, the company calling back, or the
+#: caller calling again.
+_FIRST, _RETURNED, _REPEAT = 0, 1, 2
+Beat = tuple[str, str]
+#: A line key's sentences in one tone: ``Language.line`` resolved once at load.
+Table = dict[str, Lines]
 
 
 @functools.cache
@@ -98,16 +112,31 @@ class _Call:
     cooling: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """One arrangement of a story's beats with what timing needs from it, made once."""
+
+    beats: tuple[Beat, ...]
+    #: Turns the agent works before (a look-up, a dispatch, a hold), in the order they get time.
+    work: tuple[int, ...]
+    #: Caller turns right after an agent turn: where an interruption can fall.
+    overlaps: tuple[int, ...]
+    #: Where the identity beats go when they are added (after the caller's first turn).
+    identity_at: int
+
+
 @dataclass(slots=True)
 class _Render:
     """What one transcript's turns share while they are written."""
 
     lang: Language
+    table: Table
     slots: dict[str, str]
     tone: str
     upset: bool
     english_greeting: bool
     switch_at: int
+    english_table: Table | None = None
     english_slots: dict[str, str] | None = None
     first_caller: bool = True
     switch_next: bool = False
@@ -118,6 +147,14 @@ class _Render:
 def _pick(lines: Lines, u: float) -> tuple[str, bool]:
     i = int(u * len(lines.texts))
     return lines.texts[i], lines.formatted[i]
+
+
+def _table(lang: Language, tone: str) -> Table:
+    """Every line key (with or without its tone suffix) resolved for ``tone``."""
+    keys = set(lang.lines)
+    keys |= {key.rsplit(".", 1)[0] for key in lang.lines if key.rsplit(".", 1)[1] in TONES}
+    table = {key: lang.line(key, tone) for key in keys}
+    return {key: lines for key, lines in table.items() if lines is not None}
 
 
 class ConversationBuilder:
@@ -171,6 +208,19 @@ class ConversationBuilder:
         self.callback_scenarios = [k for k, n in enumerate(names) if n == "scheduled_callback"]
         self.key = key
         self.end_s = end_s + 2 * _HOUR
+        self.tables = {
+            (tag, tone): _table(lang, tone)
+            for tag, lang in self.languages.items()
+            for tone in TONES
+        }
+        self.zone_of_metro: list[int] = self.regions.zone_of_metro.tolist()
+        self.cooling_share: list[list[float]] = self.regions.cooling_share.tolist()
+        self.shapes = {
+            (s, kind, identity): self._make_shape(s, kind, identity)
+            for s in range(len(names))
+            for kind in (_FIRST, _RETURNED, _REPEAT)
+            for identity in (False, True)
+        }
 
     def block(
         self, data: BlockInput, plan: JourneyPlan, metro: npt.NDArray[np.int64]
@@ -203,7 +253,9 @@ class ConversationBuilder:
         prev_t = prev_time.tolist()
         fol_l = follower.tolist()
         fol_t = fol_time.tolist()
-        id_words = ids.tolist()
+        customers = uuids_of(ids[:, 0], ids[:, 1])
+        journeys = uuids_of(ids[:, 2], ids[:, 3])
+        prev_call_ids = uuids_of(prev_ids[:, 0], prev_ids[:, 1])
         pa, pb = prev_ids[:, 0].tolist(), prev_ids[:, 1].tolist()
         prev_cb = prev_callback.tolist()
         out = []
@@ -213,10 +265,10 @@ class ConversationBuilder:
             call = self._call(data, i, s, rows[i], cus[i], metros[i], es[i], prev, follow)
             journey = {
                 # UUID-shaped: hex digit runs of another shape can look like phone numbers.
-                "customer_id": "cust-" + uuid_of(id_words[i][0], id_words[i][1]),
-                "journey_id": "jrn-" + uuid_of(id_words[i][2], id_words[i][3]),
+                "customer_id": "cust-" + customers[i],
+                "journey_id": "jrn-" + journeys[i],
                 "sequence": seq[i],
-                "previous_call_id": None if prev is None else uuid_of(prev[0], prev[1]),
+                "previous_call_id": None if prev is None else prev_call_ids[i],
             }
             fields: dict[str, Any] = {}
             if self.transcripts:
@@ -254,11 +306,8 @@ class ConversationBuilder:
         offset = self.clock.offset(metro, start)
         local = start + offset
         end_sentiment = data.sentiment[i]
-        arc = self.arc_names[-1]
-        for name, edge in zip(self.arc_names, self.arc_cdf, strict=True):
-            if r[1] < edge:
-                arc = name
-                break
+        # The first arc whose cumulative share exceeds the draw (the last one if none does).
+        arc = self.arc_names[min(bisect_right(self.arc_cdf, r[1]), len(self.arc_names) - 1)]
         call = _Call(
             s=s, r=r, cu=cu, metro=metro, lang=lang, start=start, local=local,
             duration=data.duration[i], first_response=data.first_response[i],
@@ -296,30 +345,40 @@ class ConversationBuilder:
         begin = max(begin, -(-(call.start + off) // _HOUR) * _HOUR)
         return Commitment(kind, begin, begin + 2 * _HOUR, off)
 
-    def _slots(self, lang: Language, call: _Call) -> dict[str, str]:
-        """The call's slot values, each computed when a line first names it (most lines name
-        two or three of the two dozen)."""
-        return SlotValues(functools.partial(slot_value, self.regions, lang, call))
+    def _make_shape(self, s: int, kind: int, identity: bool) -> _Shape:
+        beats = list(self.beats[s])
+        if kind == _RETURNED:  # the company calls back, as the previous call promised
+            beats[0] = ("agent", "agent.greeting_return")
+        elif kind == _REPEAT:
+            beats[1:1] = [("caller", "caller.repeat_open"), ("agent", "agent.repeat_ack")]
+        at = next((t for t, (who, _) in enumerate(beats) if who == "caller"), len(beats)) + 1
+        if identity:
+            beats[at:at] = self.identity
+        n = len(beats)
+        work = [t for t in range(1, n) if beats[t][1] in self.pauses_before]
+        work += [t for t in range(1, n) if beats[t - 1][1] == self.transfer_after]
+        overlaps = [
+            t for t in range(1, n) if beats[t][0] == "caller" and beats[t - 1][0] == "agent"
+        ]
+        return _Shape(tuple(beats), tuple(work), tuple(overlaps), at)
 
     def _transcript(self, call: _Call) -> list[dict[str, Any]]:
         clock = self.clock
         lang, r, s, local, prev = call.lang, call.r, call.s, call.local, call.prev
         _, month, _ = clock.date(local // _DAY)
-        zone = int(self.regions.zone_of_metro[call.metro])
-        call.cooling = r[9] < self.regions.cooling_share[zone, month - 1]
-        slots = self._slots(lang, call)
+        call.cooling = r[9] < self.cooling_share[self.zone_of_metro[call.metro]][month - 1]
+        slots = CallSlots(self.regions, lang, call)
         if call.commitment is not None:
             when = call.commitment.spoken(lang, local, clock)
             slots["when"] = when
             slots["when_cap"] = when[:1].upper() + when[1:]
-        beats = list(self.beats[s])
+        kind = _FIRST
         if prev is not None:
             prev_local = prev[2] + clock.offset(call.metro, prev[2])
             slots["prev_when"] = earlier_phrase(lang, local // _DAY - prev_local // _DAY)
-            if prev[3]:  # the company calls back, as the previous call promised
-                beats[0] = ("agent", "agent.greeting_return")
-            else:
-                beats[1:1] = [("caller", "caller.repeat_open"), ("agent", "agent.repeat_ack")]
+            kind = _RETURNED if prev[3] else _REPEAT
+        shape = self.shapes[s, kind, False]
+        beats = shape.beats
         tone = caller_tone(call.end_sentiment)
         english_greeting = lang is self.spanish and r[18] < self.greet_rate
         switch_at = -1
@@ -328,9 +387,12 @@ class ConversationBuilder:
             if options:
                 switch_at = options[int(r[17] * len(options))]
         upset = call.begin_sentiment < 0.4 and not self.spam[s]
-        state = _Render(lang, slots, tone, upset, english_greeting, switch_at)
-        state.returned = prev is not None and prev[3]
-        texts = [self._say(state, t, beat, call) for t, beat in enumerate(beats)]
+        state = _Render(
+            lang, self.tables[lang.tag, tone], slots, tone, upset, english_greeting, switch_at
+        )
+        state.returned = kind == _RETURNED
+        say = self._say
+        texts = [say(state, t, beat, call) for t, beat in enumerate(beats)]
         cps = lang.spec.chars_per_second
         speak = [max(0.6, len(text) / cps) for text in texts]
         available = call.duration - call.first_response
@@ -342,44 +404,50 @@ class ConversationBuilder:
             and available > 2.2 * sum(speak)
         ):
             # Time to spare: the agent confirms who is calling after the caller's first turn.
-            at = next(t for t, (who, _) in enumerate(beats) if who == "caller") + 1
+            at = shape.identity_at
             base = len(beats)
-            extra = [self._say(state, base + k, beat, call) for k, beat in enumerate(self.identity)]
+            extra = [say(state, base + k, beat, call) for k, beat in enumerate(self.identity)]
             extra_tags = state.tags[base:]
             del state.tags[base:]
-            beats[at:at] = self.identity
             texts[at:at] = extra
             state.tags[at:at] = extra_tags
             speak[at:at] = [max(0.6, len(text) / cps) for text in extra]
-        return self._timed(call, beats, texts, state.tags, speak)
+            shape = self.shapes[s, kind, True]
+        return self._timed(call, shape, texts, state.tags, speak)
 
-    def _say(self, state: _Render, t: int, beat: tuple[str, str], call: _Call) -> str:
+    def _english(self, state: _Render, call: _Call) -> tuple[Table, dict[str, str]]:
+        """The English lines and slots a Spanish call's English turn uses, made on first use."""
+        english = self.english
+        assert english is not None  # noqa: S101 -- rates are 0 without English
+        if state.english_table is None or state.english_slots is None:
+            state.english_table = self.tables[english.tag, state.tone]
+            slots = CallSlots(self.regions, english, call)
+            for name in ("when", "when_cap", "prev_when"):
+                if name in state.slots:
+                    slots[name] = state.slots[name]
+            state.english_slots = slots
+        return state.english_table, state.english_slots
+
+    def _say(self, state: _Render, t: int, beat: Beat, call: _Call) -> str:
         """One turn's text; ``t`` picks the turn's uniforms."""
         speaker, key = beat
-        lang = state.lang
-        use: Language = lang
+        r = call.r
         tag = None
         if (t == 0 and state.english_greeting) or t == state.switch_at:
-            assert self.english is not None  # noqa: S101 -- rates are 0 without English
-            use, tag = self.english, self.english.tag
-        lines = use.line(key, state.tone)
-        assert lines is not None  # noqa: S101 -- load_language checked every key
-        r = call.r
-        text, formatted = _pick(lines, r[_STORY + _TURN_FIELDS * t])
-        if formatted:
-            if use is lang:
-                text = text.format_map(state.slots)
-            else:
-                if state.english_slots is None:
-                    english = self._slots(use, call)
-                    for name in ("when", "when_cap", "prev_when"):
-                        if name in state.slots:
-                            english[name] = state.slots[name]
-                    state.english_slots = english
-                text = text.format_map(state.english_slots)
+            table, slots = self._english(state, call)
+            tag = self.english.tag if self.english is not None else None
+        else:
+            table, slots = state.table, state.slots
+        lines = table[key]
+        choices = lines.texts
+        i = int(r[_STORY + _TURN_FIELDS * t] * len(choices))
+        text = choices[i]
+        if lines.formatted[i]:
+            text = text.format_map(slots)
             if ".." in text:  # a filler ending in a period ("a.m.") before the line's own
                 text = text.replace("..", ".")
         if speaker == "caller":
+            lang = state.lang
             if state.first_caller:
                 state.first_caller = False
                 if state.upset:
@@ -395,7 +463,7 @@ class ConversationBuilder:
                 text = _noisy(text, lang.spec.fillers, noise / self.noise_rate)
         elif state.switch_next:
             state.switch_next = False
-            switch = lang.lines.get("agent.switch_language")
+            switch = state.lang.lines.get("agent.switch_language")
             if switch is not None:
                 text = f"{_pick(switch, r[21])[0]} {text}"
         state.tags.append(tag)
@@ -404,14 +472,21 @@ class ConversationBuilder:
     def _timed(
         self,
         call: _Call,
-        beats: list[tuple[str, str]],
+        shape: _Shape,
         texts: list[str],
         tags: list[str | None],
         speak: list[float],
     ) -> list[dict[str, Any]]:
         n = len(texts)
         r = call.r
-        gaps = [0.0] + [0.3 + 0.9 * r[_STORY + _TURN_FIELDS * t + 1] for t in range(1, n)]
+        # Turn t's gap draw is r[_STORY + _TURN_FIELDS * t + 1]; the first turn has no gap.
+        gaps = [0.0]
+        gaps += [
+            0.3 + 0.9 * g
+            for g in r[
+                _STORY + _TURN_FIELDS + 1 : _STORY + _TURN_FIELDS * (n - 1) + 2 : _TURN_FIELDS
+            ]
+        ]
         first = call.first_response
         available = call.duration - first - (0.3 + 1.2 * r[24])
         talk = sum(speak)
@@ -426,8 +501,7 @@ class ConversationBuilder:
         else:
             # The rest is the agent working (a look-up, a dispatch, a hold) where the story has
             # such a beat, or longer pauses everywhere when it has none.
-            work = [t for t in range(1, n) if beats[t][1] in self.pauses_before]
-            work += [t for t in range(1, n) if beats[t - 1][1] == self.transfer_after]
+            work = shape.work
             extra = min(_MAX_WORK, left / len(work)) if work else 0.0
             left -= extra * len(work)
             # What is left: longer pauses everywhere.
@@ -437,21 +511,22 @@ class ConversationBuilder:
                 gaps[t] += extra
         overlap_at = -1
         if call.interruptions:
-            options = [
-                t for t in range(1, n) if beats[t][0] == "caller" and beats[t - 1][0] == "agent"
-            ]
+            options = shape.overlaps
             if options:
                 overlap_at = options[int(r[25] * len(options))]
+        beats = shape.beats
         turns: list[dict[str, Any]] = []
+        append = turns.append
         now = first
         previous = 0.0
         for t in range(n):
-            now += gaps[t]
+            gap = gaps[t]
+            now += gap
             begin = now
             length = speak[t] * pace
             if t == overlap_at:
                 # The caller talks over the end of the agent's turn.
-                begin -= gaps[t] + min(1.2, 0.35 * previous)
+                begin -= gap + min(1.2, 0.35 * previous)
             now += length
             turn = {
                 "speaker": beats[t][0],
@@ -459,9 +534,10 @@ class ConversationBuilder:
                 "start_sec": round(begin, 2),
                 "end_sec": round(now, 2),
             }
-            if tags[t] is not None:
-                turn["lang"] = tags[t]
-            turns.append(turn)
+            tag = tags[t]
+            if tag is not None:
+                turn["lang"] = tag
+            append(turn)
             previous = length
         return turns
 
