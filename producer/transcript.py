@@ -51,7 +51,7 @@ from voicelens.producer.story import (
     earlier_phrase,
     sentiment_start,
 )
-from voicelens.producer.vcp import uuids_of
+from voicelens.producer.vcp import round_cents, uuids_of
 
 __all__ = ["ConversationBuilder"]
 
@@ -201,7 +201,7 @@ class ConversationBuilder:
         self.code_switch = frozenset(self.scripts.code_switch)
         self.pauses_before = frozenset(self.scripts.pauses_before)
         self.transfer_after = self.scripts.transfer_after
-        self.identity = [(key.split(".", 1)[0], key) for key in self.scripts.identity]
+        self.identity = tuple((key.split(".", 1)[0], key) for key in self.scripts.identity)
         self.skip_identity = [n in self.scripts.identity_skip for n in names]
         self.commitment = [_COMMITMENT.get(n) for n in names]
         self.spam = [n == "spam_filtered" for n in names]
@@ -259,6 +259,9 @@ class ConversationBuilder:
         pa, pb = prev_ids[:, 0].tolist(), prev_ids[:, 1].tolist()
         prev_cb = prev_callback.tolist()
         out = []
+        # Every turn's start and end, raw, rounded for the whole block at the end.
+        times: list[float] = []
+        timed: list[dict[str, Any]] = []
         for i, s in enumerate(data.scenario):
             prev = None if prev_l[i] < 0 else (pa[i], pb[i], prev_t[i], prev_cb[i])
             follow = fol_t[i] if fol_l[i] >= 0 else None
@@ -272,7 +275,7 @@ class ConversationBuilder:
             }
             fields: dict[str, Any] = {}
             if self.transcripts:
-                fields["transcript"] = self._transcript(call)
+                fields["transcript"] = self._transcript(call, times, timed)
             fields["language"] = call.lang.tag
             fields["region"] = dict(self.regions.as_dict[call.metro])
             fields["journey"] = journey
@@ -287,6 +290,11 @@ class ConversationBuilder:
             if call.commitment is not None:
                 fields["commitment"] = call.commitment.as_dict(self.clock)
             out.append(fields)
+        if timed:
+            cents = round_cents(np.array(times))
+            for turn, begin, end in zip(timed, cents[0::2], cents[1::2], strict=True):
+                turn["start_sec"] = begin
+                turn["end_sec"] = end
         return out
 
     def _call(  # noqa: PLR0917 -- one record's values, unpacked from the block's columns
@@ -362,7 +370,11 @@ class ConversationBuilder:
         ]
         return _Shape(tuple(beats), tuple(work), tuple(overlaps), at)
 
-    def _transcript(self, call: _Call) -> list[dict[str, Any]]:
+    def _transcript(
+        self, call: _Call, times: list[float], timed: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The turns; their times go to ``times`` (start, end, ...) unrounded, the turns to
+        ``timed``, for the block to round at once."""
         clock = self.clock
         lang, r, s, local, prev = call.lang, call.r, call.s, call.local, call.prev
         _, month, _ = clock.date(local // _DAY)
@@ -391,8 +403,7 @@ class ConversationBuilder:
             lang, self.tables[lang.tag, tone], slots, tone, upset, english_greeting, switch_at
         )
         state.returned = kind == _RETURNED
-        say = self._say
-        texts = [say(state, t, beat, call) for t, beat in enumerate(beats)]
+        texts = self._say(state, beats, 0, call)
         cps = lang.spec.chars_per_second
         speak = [max(0.6, len(text) / cps) for text in texts]
         available = call.duration - call.first_response
@@ -406,14 +417,16 @@ class ConversationBuilder:
             # Time to spare: the agent confirms who is calling after the caller's first turn.
             at = shape.identity_at
             base = len(beats)
-            extra = [say(state, base + k, beat, call) for k, beat in enumerate(self.identity)]
+            extra = self._say(state, self.identity, base, call)
             extra_tags = state.tags[base:]
             del state.tags[base:]
             texts[at:at] = extra
             state.tags[at:at] = extra_tags
             speak[at:at] = [max(0.6, len(text) / cps) for text in extra]
             shape = self.shapes[s, kind, True]
-        return self._timed(call, shape, texts, state.tags, speak)
+        turns = self._timed(call, shape, texts, state.tags, speak, times=times)
+        timed += turns
+        return turns
 
     def _english(self, state: _Render, call: _Call) -> tuple[Table, dict[str, str]]:
         """The English lines and slots a Spanish call's English turn uses, made on first use."""
@@ -428,46 +441,54 @@ class ConversationBuilder:
             state.english_slots = slots
         return state.english_table, state.english_slots
 
-    def _say(self, state: _Render, t: int, beat: Beat, call: _Call) -> str:
-        """One turn's text; ``t`` picks the turn's uniforms."""
-        speaker, key = beat
+    def _say(self, state: _Render, beats: tuple[Beat, ...], base: int, call: _Call) -> list[str]:
+        """The turns' texts; turn ``base + k`` draws on its own uniforms (hot loop: one call
+        per transcript, the state read into locals once)."""
         r = call.r
-        tag = None
-        if (t == 0 and state.english_greeting) or t == state.switch_at:
-            table, slots = self._english(state, call)
-            tag = self.english.tag if self.english is not None else None
-        else:
-            table, slots = state.table, state.slots
-        lines = table[key]
-        choices = lines.texts
-        i = int(r[_STORY + _TURN_FIELDS * t] * len(choices))
-        text = choices[i]
-        if lines.formatted[i]:
-            text = text.format_map(slots)
-            if ".." in text:  # a filler ending in a period ("a.m.") before the line's own
-                text = text.replace("..", ".")
-        if speaker == "caller":
-            lang = state.lang
-            if state.first_caller:
-                state.first_caller = False
-                if state.upset:
-                    text = f"{_pick(lang.lines['caller.upset_prefix'], r[19])[0]} {text}"
-                if state.returned:  # answering the agent who called back
-                    text = f"{_pick(lang.lines['caller.return_ack'], r[0])[0]} {text}"
-                ask = lang.lines.get("caller.ask_language")
-                if state.english_greeting and ask is not None:
-                    text = f"{_pick(ask, r[20])[0]} {text}"
-                    state.switch_next = True
-            noise = r[_STORY + _TURN_FIELDS * t + 2]
-            if noise < self.noise_rate and tag is None:
-                text = _noisy(text, lang.spec.fillers, noise / self.noise_rate)
-        elif state.switch_next:
-            state.switch_next = False
-            switch = state.lang.lines.get("agent.switch_language")
-            if switch is not None:
-                text = f"{_pick(switch, r[21])[0]} {text}"
-        state.tags.append(tag)
-        return text
+        lang = state.lang
+        table, slots = state.table, state.slots
+        noise_rate = self.noise_rate
+        english_at = 0 if state.english_greeting else -1
+        switch_at = state.switch_at
+        tags = state.tags
+        texts = []
+        for t, (speaker, key) in enumerate(beats, base):
+            at = _STORY + _TURN_FIELDS * t
+            if t in (english_at, switch_at):
+                use_table, use_slots = self._english(state, call)
+                tag = self.english.tag if self.english is not None else None
+            else:
+                use_table, use_slots, tag = table, slots, None
+            lines = use_table[key]
+            choices = lines.texts
+            i = int(r[at] * len(choices))
+            text = choices[i]
+            if lines.formatted[i]:
+                text = text.format_map(use_slots)
+                if ".." in text:  # a filler ending in a period ("a.m.") before the line's own
+                    text = text.replace("..", ".")
+            if speaker == "caller":
+                if state.first_caller:
+                    state.first_caller = False
+                    if state.upset:
+                        text = f"{_pick(lang.lines['caller.upset_prefix'], r[19])[0]} {text}"
+                    if state.returned:  # answering the agent who called back
+                        text = f"{_pick(lang.lines['caller.return_ack'], r[0])[0]} {text}"
+                    ask = lang.lines.get("caller.ask_language")
+                    if state.english_greeting and ask is not None:
+                        text = f"{_pick(ask, r[20])[0]} {text}"
+                        state.switch_next = True
+                noise = r[at + 2]
+                if noise < noise_rate and tag is None:
+                    text = _noisy(text, lang.spec.fillers, noise / noise_rate)
+            elif state.switch_next:
+                state.switch_next = False
+                switch = lang.lines.get("agent.switch_language")
+                if switch is not None:
+                    text = f"{_pick(switch, r[21])[0]} {text}"
+            tags.append(tag)
+            texts.append(text)
+        return texts
 
     def _timed(
         self,
@@ -476,6 +497,8 @@ class ConversationBuilder:
         texts: list[str],
         tags: list[str | None],
         speak: list[float],
+        *,
+        times: list[float],
     ) -> list[dict[str, Any]]:
         n = len(texts)
         r = call.r
@@ -517,6 +540,7 @@ class ConversationBuilder:
         beats = shape.beats
         turns: list[dict[str, Any]] = []
         append = turns.append
+        push = times.append
         now = first
         previous = 0.0
         for t in range(n):
@@ -531,9 +555,11 @@ class ConversationBuilder:
             turn = {
                 "speaker": beats[t][0],
                 "text": texts[t],
-                "start_sec": round(begin, 2),
-                "end_sec": round(now, 2),
+                "start_sec": begin,
+                "end_sec": now,
             }
+            push(begin)
+            push(now)
             tag = tags[t]
             if tag is not None:
                 turn["lang"] = tag

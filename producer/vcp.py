@@ -16,7 +16,14 @@ import numpy.typing as npt
 from voicelens.producer.profile import Profile
 from voicelens.producer.story import BlockInput
 
-__all__ = ["PayloadBuilder", "format_timestamp", "format_timestamps", "uuid_of", "uuids_of"]
+__all__ = [
+    "PayloadBuilder",
+    "format_timestamp",
+    "format_timestamps",
+    "round_cents",
+    "uuid_of",
+    "uuids_of",
+]
 
 _PROVIDERS = ("retell", "vapi", "bland")
 _ROLES = ("V2V", "LLM", "STT", "TTS")
@@ -41,6 +48,27 @@ def format_timestamps(epoch_s: npt.NDArray[np.int64]) -> list[str]:
     stamps = epoch_s.astype("datetime64[s]")
     text: list[str] = np.datetime_as_string(stamps, unit="ms", timezone="UTC").tolist()
     return text
+
+
+#: How close to a half a hundredfold value may be before :func:`round_cents` leaves it to
+#: ``round``: the float product's error is far below this for any time or score here.
+_TIE_MARGIN = 1e-6
+
+
+def round_cents(values: npt.NDArray[np.float64]) -> list[float]:
+    """``round(v, 2)`` of every value, the same floats, at numpy speed.
+
+    ``round(v, 2)`` is the double nearest to k / 100, k being ``v * 100`` (exact) rounded half
+    to even. Away from a half, the float product rounds to the same k, and IEEE division of k by
+    100 is that nearest double. Values whose product lies within :data:`_TIE_MARGIN` of a half
+    go through ``round`` itself.
+    """
+    scaled = values * 100.0
+    out: list[float] = (np.rint(scaled) / 100.0).tolist()
+    near = np.abs(scaled - np.floor(scaled) - 0.5) < _TIE_MARGIN
+    for j in np.flatnonzero(near).tolist():
+        out[j] = round(float(values[j]), 2)
+    return out
 
 
 def uuid_of(a: int, b: int) -> str:

@@ -13,7 +13,13 @@ import pytest
 
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.rng import words
-from voicelens.producer.vcp import format_timestamp, format_timestamps, uuid_of, uuids_of
+from voicelens.producer.vcp import (
+    format_timestamp,
+    format_timestamps,
+    round_cents,
+    uuid_of,
+    uuids_of,
+)
 
 END = datetime(2025, 10, 12, tzinfo=UTC)
 
@@ -33,6 +39,24 @@ def test_timestamps_of_a_block_equal_format_timestamp_of_each() -> None:
     epochs = np.concatenate((np.array(edges), rng.integers(0, 4_102_444_800, 20_000)))
     assert format_timestamps(epochs) == [format_timestamp(e) for e in epochs.tolist()]
     assert format_timestamps(np.array([1_760_125_330]))[0] == "2025-10-10T19:42:10.000Z"
+
+
+def test_round_cents_gives_the_very_floats_of_round() -> None:
+    rng = np.random.default_rng(11)
+    values = np.concatenate(
+        (
+            rng.random(100_000) * 900,  # turn times
+            rng.random(50_000),  # scores
+            np.arange(40_000) / 200.0,  # exact and near halves of a cent
+            np.arange(4_000) / 8.0,  # binary-exact ties: round half to even
+            -rng.random(1_000),
+            np.array([0.0, -0.0, 2.675, 0.125, 0.375, 1.005, 1e-9, 5e-3]),
+        )
+    )
+    got = round_cents(values)
+    expected = [round(v, 2) for v in values.tolist()]
+    # Bit patterns, so -0.0 and 0.0 count as different.
+    assert np.array(got).tobytes() == np.array(expected).tobytes()
 
 
 @pytest.mark.parametrize("enabled", [True, False])
