@@ -19,7 +19,6 @@ How the transcript agrees with the metadata:
 from __future__ import annotations
 
 import functools
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ from voicelens.producer.story import (
     caller_tone,
     csat_of,
     earlier_phrase,
-    sentiment_start,
+    sentiment_starts,
 )
 from voicelens.producer.vcp import round_cents, uuids_of
 
@@ -192,7 +191,8 @@ class ConversationBuilder:
         self.greet_rate = spec.english_greeting_rate if self.english is not None else 0.0
         names_cdf = arc_cdf({str(k): v for k, v in spec.arcs.items()})
         self.arc_names: tuple[str, ...] = names_cdf[0]
-        self.arc_cdf: list[float] = names_cdf[1].tolist()
+        self.arc_cdf = names_cdf[1]
+        self.arc_array = np.array(self.arc_names)
         self.names = names
         self.success = [s.status == "success" for s in specs]
         self.beats = [
@@ -215,6 +215,9 @@ class ConversationBuilder:
         }
         self.zone_of_metro: list[int] = self.regions.zone_of_metro.tolist()
         self.cooling_share: list[list[float]] = self.regions.cooling_share.tolist()
+        # How a window is said, per (language, start, end, the call's local day): windows start
+        # on the hour, so a dataset says a few thousand distinct ones.
+        self.spoken: dict[tuple[str, int, int, int], tuple[str, str]] = {}
         self.shapes = {
             (s, kind, identity): self._make_shape(s, kind, identity)
             for s in range(len(names))
@@ -244,6 +247,15 @@ class ConversationBuilder:
         prev_time = plan.times[prev_at]
         prev_callback = np.isin(plan.scenario[prev_at], self.callback_scenarios) & has_prev
         fol_time = plan.times[np.where(follower >= 0, follower, 0)]
+        # The arc is the first whose cumulative share exceeds the draw (the last if none does).
+        arcs = self.arc_array[
+            np.minimum(
+                np.searchsorted(self.arc_cdf, r[:, 1], side="right"), len(self.arc_names) - 1
+            )
+        ]
+        begin_sentiment = round_cents(
+            sentiment_starts(arcs, np.asarray(data.sentiment, dtype=np.float64), r[:, 2])
+        )
         rows = r.tolist()
         cus = cu.tolist()
         metros = metro.tolist()
@@ -265,7 +277,9 @@ class ConversationBuilder:
         for i, s in enumerate(data.scenario):
             prev = None if prev_l[i] < 0 else (pa[i], pb[i], prev_t[i], prev_cb[i])
             follow = fol_t[i] if fol_l[i] >= 0 else None
-            call = self._call(data, i, s, rows[i], cus[i], metros[i], es[i], prev, follow)
+            call = self._call(
+                data, i, s, rows[i], cus[i], metros[i], es[i], prev, follow, begin_sentiment[i]
+            )
             journey = {
                 # UUID-shaped: hex digit runs of another shape can look like phone numbers.
                 "customer_id": "cust-" + customers[i],
@@ -308,19 +322,18 @@ class ConversationBuilder:
         spanish: bool,
         prev: tuple[int, int, int, bool] | None,
         follow_time: int | None,
+        begin_sentiment: float,
     ) -> _Call:
         lang = self.spanish if spanish and self.spanish is not None else self.primary
         start = data.start_s[i]
         offset = self.clock.offset(metro, start)
         local = start + offset
         end_sentiment = data.sentiment[i]
-        # The first arc whose cumulative share exceeds the draw (the last one if none does).
-        arc = self.arc_names[min(bisect_right(self.arc_cdf, r[1]), len(self.arc_names) - 1)]
         call = _Call(
             s=s, r=r, cu=cu, metro=metro, lang=lang, start=start, local=local,
             duration=data.duration[i], first_response=data.first_response[i],
             interruptions=data.interruptions[i], end_sentiment=end_sentiment,
-            begin_sentiment=sentiment_start(arc, end_sentiment, r[2]), prev=prev,
+            begin_sentiment=begin_sentiment, prev=prev,
         )  # fmt: skip
         call.commitment = self._commitment(call, offset, follow_time)
         return call
@@ -380,10 +393,14 @@ class ConversationBuilder:
         _, month, _ = clock.date(local // _DAY)
         call.cooling = r[9] < self.cooling_share[self.zone_of_metro[call.metro]][month - 1]
         slots = CallSlots(self.regions, lang, call)
-        if call.commitment is not None:
-            when = call.commitment.spoken(lang, local, clock)
-            slots["when"] = when
-            slots["when_cap"] = when[:1].upper() + when[1:]
+        promised = call.commitment
+        if promised is not None:
+            key = (lang.tag, promised.start_local, promised.end_local, local // _DAY)
+            said = self.spoken.get(key)
+            if said is None:
+                when = promised.spoken(lang, local, clock)
+                said = self.spoken[key] = (when, when[:1].upper() + when[1:])
+            slots["when"], slots["when_cap"] = said
         kind = _FIRST
         if prev is not None:
             prev_local = prev[2] + clock.offset(call.metro, prev[2])

@@ -13,6 +13,7 @@ import pytest
 
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.rng import words
+from voicelens.producer.story import sentiment_start, sentiment_starts
 from voicelens.producer.vcp import (
     format_timestamp,
     format_timestamps,
@@ -57,6 +58,18 @@ def test_round_cents_gives_the_very_floats_of_round() -> None:
     expected = [round(v, 2) for v in values.tolist()]
     # Bit patterns, so -0.0 and 0.0 count as different.
     assert np.array(got).tobytes() == np.array(expected).tobytes()
+
+
+def test_sentiment_starts_of_a_block_equal_sentiment_start_of_each() -> None:
+    rng = np.random.default_rng(5)
+    arcs = rng.choice(np.array(["improving", "declining", "steady"]), 30_000)
+    end = np.round(rng.random(30_000), 2)
+    u = rng.random(30_000)
+    expected = [
+        sentiment_start(a, e, x)
+        for a, e, x in zip(arcs.tolist(), end.tolist(), u.tolist(), strict=True)
+    ]
+    assert round_cents(sentiment_starts(arcs, end, u)) == expected
 
 
 @pytest.mark.parametrize("enabled", [True, False])
