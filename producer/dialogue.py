@@ -165,7 +165,7 @@ class ScriptsFile(_Frozen):
     scripts: dict[str, Annotated[tuple[str, ...], Field(min_length=2)]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lines:
     """One line key's sentences, expanded; ``formatted`` marks the ones with slots."""
 

@@ -465,13 +465,13 @@ class ConversationBuilder:
         lang = state.lang
         table, slots = state.table, state.slots
         noise_rate = self.noise_rate
-        english_at = 0 if state.english_greeting else -1
-        switch_at = state.switch_at
+        # Turns in English in a Spanish call: the greeting, and the turn that switches.
+        english = {0, state.switch_at} if state.english_greeting else {state.switch_at}
         tags = state.tags
         texts = []
         for t, (speaker, key) in enumerate(beats, base):
             at = _STORY + _TURN_FIELDS * t
-            if t in (english_at, switch_at):
+            if t in english:
                 use_table, use_slots = self._english(state, call)
                 tag = self.english.tag if self.english is not None else None
             else:
