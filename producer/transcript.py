@@ -3,8 +3,9 @@
 :class:`ConversationBuilder` turns a block of records (their scenario, times, duration, first
 response, interruptions, sentiment and journey links) into the ``custom`` fields ``transcript``,
 ``language``, ``region``, ``journey``, ``satisfaction`` and ``commitment``. Everything that
-depends only on the profile (scripts, expanded lines, regions) is prepared once; per block,
-numpy draws every uniform at once and the per-record loop only picks and formats strings.
+depends only on the profile (scripts, expanded lines, line tables per tone, beat shapes) is
+prepared once; per block, numpy draws every uniform at once, the per-record loop only picks and
+formats strings, and ``producer/turn_times.py`` times every turn of the block at once.
 
 How the transcript agrees with the metadata:
 - the first turn is the agent's, starting at ``first_response_sec``; the last ends before
@@ -50,17 +51,21 @@ from voicelens.producer.story import (
     earlier_phrase,
     sentiment_starts,
 )
+from voicelens.producer.turn_times import (
+    MAX_TURNS,
+    STORY_FIELDS,
+    TURN_FIELDS,
+    TurnPlan,
+    turn_times,
+)
 from voicelens.producer.vcp import round_cents, uuids_of
 
 __all__ = ["ConversationBuilder"]
 
 _HOUR = 3600
 _DAY = 86_400
-# Uniform fields per record: 26 for the story, 3 per turn (line, gap, noise) for up to 16 turns.
-_STORY = 26
-_TURN_FIELDS = 3
-_MAX_TURNS = 16
-_FIELDS = _STORY + _TURN_FIELDS * _MAX_TURNS
+# Uniform fields per record: the story's, then per turn (line, gap, noise) for up to 16 turns.
+_FIELDS = STORY_FIELDS + TURN_FIELDS * MAX_TURNS
 _CUSTOMER_SALT = 0xC057
 _STORY_SALT = 0x5707
 _ID_SALT = 0x1D5
@@ -70,8 +75,6 @@ _COMMITMENT = {
     "emergency_service": "dispatch",
     "scheduled_callback": "callback",
 }
-#: The longest a look-up, dispatch or hold lasts, in seconds.
-_MAX_WORK = 30.0
 #: A call's beats as the previous call shapes them: none, the company calling back, or the
 #: caller calling again.
 _FIRST, _RETURNED, _REPEAT = 0, 1, 2
@@ -271,9 +274,12 @@ class ConversationBuilder:
         pa, pb = prev_ids[:, 0].tolist(), prev_ids[:, 1].tolist()
         prev_cb = prev_callback.tolist()
         out = []
-        # Every turn's start and end, raw, rounded for the whole block at the end.
-        times: list[float] = []
-        timed: list[dict[str, Any]] = []
+        # The turns' times are computed for the whole block at the end; until then each
+        # transcript is an empty list waiting for its turns.
+        timing = TurnPlan()
+        pending: list[
+            tuple[list[dict[str, Any]], tuple[Beat, ...], list[str], list[str | None]]
+        ] = []
         for i, s in enumerate(data.scenario):
             prev = None if prev_l[i] < 0 else (pa[i], pb[i], prev_t[i], prev_cb[i])
             follow = fol_t[i] if fol_l[i] >= 0 else None
@@ -289,7 +295,7 @@ class ConversationBuilder:
             }
             fields: dict[str, Any] = {}
             if self.transcripts:
-                fields["transcript"] = self._transcript(call, times, timed)
+                fields["transcript"] = self._transcript(call, timing, pending)
             fields["language"] = call.lang.tag
             fields["region"] = dict(self.regions.as_dict[call.metro])
             fields["journey"] = journey
@@ -304,11 +310,8 @@ class ConversationBuilder:
             if call.commitment is not None:
                 fields["commitment"] = call.commitment.as_dict(self.clock)
             out.append(fields)
-        if timed:
-            cents = round_cents(np.array(times))
-            for turn, begin, end in zip(timed, cents[0::2], cents[1::2], strict=True):
-                turn["start_sec"] = begin
-                turn["end_sec"] = end
+        if pending:
+            _fill(pending, *turn_times(timing, r))
         return out
 
     def _call(  # noqa: PLR0917 -- one record's values, unpacked from the block's columns
@@ -384,10 +387,13 @@ class ConversationBuilder:
         return _Shape(tuple(beats), tuple(work), tuple(overlaps), at)
 
     def _transcript(
-        self, call: _Call, times: list[float], timed: list[dict[str, Any]]
+        self,
+        call: _Call,
+        timing: TurnPlan,
+        pending: list[tuple[list[dict[str, Any]], tuple[Beat, ...], list[str], list[str | None]]],
     ) -> list[dict[str, Any]]:
-        """The turns; their times go to ``times`` (start, end, ...) unrounded, the turns to
-        ``timed``, for the block to round at once."""
+        """An empty list for the turns; what they say goes to ``pending``, what times them to
+        ``timing``, for the block to time and fill at once."""
         clock = self.clock
         lang, r, s, local, prev = call.lang, call.r, call.s, call.local, call.prev
         _, month, _ = clock.date(local // _DAY)
@@ -422,14 +428,13 @@ class ConversationBuilder:
         state.returned = kind == _RETURNED
         texts = self._say(state, beats, 0, call)
         cps = lang.spec.chars_per_second
-        speak = [max(0.6, len(text) / cps) for text in texts]
         available = call.duration - call.first_response
         if (
             prev is None
             and self.identity
             and not self.skip_identity[s]
             and not english_greeting
-            and available > 2.2 * sum(speak)
+            and available > 2.2 * sum([max(0.6, len(text) / cps) for text in texts])
         ):
             # Time to spare: the agent confirms who is calling after the caller's first turn.
             at = shape.identity_at
@@ -439,10 +444,21 @@ class ConversationBuilder:
             del state.tags[base:]
             texts[at:at] = extra
             state.tags[at:at] = extra_tags
-            speak[at:at] = [max(0.6, len(text) / cps) for text in extra]
             shape = self.shapes[s, kind, True]
-        turns = self._timed(call, shape, texts, state.tags, speak, times=times)
-        timed += turns
+        overlap_at = -1
+        if call.interruptions and shape.overlaps:
+            overlap_at = shape.overlaps[int(r[25] * len(shape.overlaps))]
+        row = len(timing.turns)
+        timing.turns.append(len(texts))
+        timing.chars_per_second.append(cps)
+        timing.overlap_at.append(overlap_at)
+        timing.duration.append(call.duration)
+        timing.first_response.append(call.first_response)
+        timing.lengths += map(len, texts)
+        timing.work_call += [row] * len(shape.work)
+        timing.work_turn += shape.work
+        turns: list[dict[str, Any]] = []
+        pending.append((turns, shape.beats, texts, state.tags))
         return turns
 
     def _english(self, state: _Render, call: _Call) -> tuple[Table, dict[str, str]]:
@@ -470,7 +486,7 @@ class ConversationBuilder:
         tags = state.tags
         texts = []
         for t, (speaker, key) in enumerate(beats, base):
-            at = _STORY + _TURN_FIELDS * t
+            at = STORY_FIELDS + TURN_FIELDS * t
             if t in english:
                 use_table, use_slots = self._english(state, call)
                 tag = self.english.tag if self.english is not None else None
@@ -507,82 +523,22 @@ class ConversationBuilder:
             texts.append(text)
         return texts
 
-    def _timed(
-        self,
-        call: _Call,
-        shape: _Shape,
-        texts: list[str],
-        tags: list[str | None],
-        speak: list[float],
-        *,
-        times: list[float],
-    ) -> list[dict[str, Any]]:
-        n = len(texts)
-        r = call.r
-        # Turn t's gap draw is r[_STORY + _TURN_FIELDS * t + 1]; the first turn has no gap.
-        gaps = [0.0]
-        gaps += [
-            0.3 + 0.9 * g
-            for g in r[
-                _STORY + _TURN_FIELDS + 1 : _STORY + _TURN_FIELDS * (n - 1) + 2 : _TURN_FIELDS
-            ]
-        ]
-        first = call.first_response
-        available = call.duration - first - (0.3 + 1.2 * r[24])
-        talk = sum(speak)
-        pause = sum(gaps)
-        pace = min(1.35, max(0.85, (available - pause) / talk))
-        left = available - pace * talk - pause
-        if left < 0:
-            # A short call: people speak faster and wait less.
-            pace = min(pace, 0.9 * available / talk)
-            scale = (available - pace * talk) / pause
-            gaps = [g * scale for g in gaps]
-        else:
-            # The rest is the agent working (a look-up, a dispatch, a hold) where the story has
-            # such a beat, or longer pauses everywhere when it has none.
-            work = shape.work
-            extra = min(_MAX_WORK, left / len(work)) if work else 0.0
-            left -= extra * len(work)
-            # What is left: longer pauses everywhere.
-            scale = (pause + left) / pause
-            gaps = [g * scale for g in gaps]
-            for t in work:
-                gaps[t] += extra
-        overlap_at = -1
-        if call.interruptions:
-            options = shape.overlaps
-            if options:
-                overlap_at = options[int(r[25] * len(options))]
-        beats = shape.beats
-        turns: list[dict[str, Any]] = []
+
+def _fill(
+    said: list[tuple[list[dict[str, Any]], tuple[Beat, ...], list[str], list[str | None]]],
+    begins: list[float],
+    ends: list[float],
+) -> None:
+    """Each transcript's turns, from what they say and the block's times (in the same order)."""
+    k = 0
+    for turns, beats, texts, tags in said:
         append = turns.append
-        push = times.append
-        now = first
-        previous = 0.0
-        for t in range(n):
-            gap = gaps[t]
-            now += gap
-            begin = now
-            length = speak[t] * pace
-            if t == overlap_at:
-                # The caller talks over the end of the agent's turn.
-                begin -= gap + min(1.2, 0.35 * previous)
-            now += length
-            turn = {
-                "speaker": beats[t][0],
-                "text": texts[t],
-                "start_sec": begin,
-                "end_sec": now,
-            }
-            push(begin)
-            push(now)
-            tag = tags[t]
+        for (speaker, _), text, tag in zip(beats, texts, tags, strict=True):
+            turn = {"speaker": speaker, "text": text, "start_sec": begins[k], "end_sec": ends[k]}
             if tag is not None:
                 turn["lang"] = tag
             append(turn)
-            previous = length
-        return turns
+            k += 1
 
 
 def _noisy(text: str, fillers: tuple[str, ...], u: float) -> str:
