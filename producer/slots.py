@@ -8,13 +8,16 @@ names about seven of the two dozen.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from voicelens.producer.dialogue import Language
 from voicelens.producer.regions import Regions
 
-__all__ = ["CallDraws", "CallSlots", "SlotValues", "slot_value"]
+__all__ = ["PRESET_SLOTS", "CallDraws", "CallSlots", "SlotValues", "preset_slots", "slot_value"]
 
 
 class CallDraws(Protocol):
@@ -165,14 +168,60 @@ def slot_value(regions: Regions, lang: Language, call: CallDraws, name: str) -> 
     return _MAKERS[name](regions, lang, call)
 
 
+#: Slots whose values :func:`preset_slots` makes for a whole block: plain picks by one uniform
+#: that most transcripts name. The others (the season's, the phone's...) are made on first use.
+PRESET_SLOTS = (
+    "company", "agent", "tech", "noise", "topic", "spam_company", "spam_product", "name",
+    "surname", "brand", "age", "last4", "metro", "ref",
+)  # fmt: skip
+_AGES = np.array([str(2 + k) for k in range(22)], dtype=object)
+_LAST4 = np.array([f"01{k:02d}" for k in range(100)], dtype=object)
+
+
+def _picks(values: tuple[str, ...], u: npt.NDArray[np.float64]) -> npt.NDArray[np.object_]:
+    """``values[int(u * len(values))]`` for every ``u`` (the same product, truncated)."""
+    table = np.array(values, dtype=object)
+    return table[(u * len(values)).astype(np.int64)]
+
+
+def preset_slots(
+    regions: Regions,
+    lang: Language,
+    r: npt.NDArray[np.float64],
+    cu: npt.NDArray[np.float64],
+    metro: npt.NDArray[np.int64],
+) -> list[tuple[str, ...]]:
+    """The :data:`PRESET_SLOTS` values of a block's calls (rows of ``r``, ``cu``, ``metro``),
+    the very values :func:`slot_value` gives, one tuple per call."""
+    f = lang.fillers
+    companies = np.array(f["company"], dtype=object)
+    names = np.array([m.name for m in regions.metro], dtype=object)
+    columns = [
+        companies[metro % len(companies)],
+        *(_picks(f[name], r[:, _STORY_FIELD[name]]) for name in PRESET_SLOTS[1:7]),
+        *(_picks(f[name], cu[:, _CUSTOMER_FIELD[name]]) for name in PRESET_SLOTS[7:10]),
+        _AGES[(cu[:, 7] * 22).astype(np.int64)],
+        _LAST4[(cu[:, 4] * 100).astype(np.int64)],
+        names[metro],
+        (np.floor(r[:, 13] * 900_000).astype(np.int64) + 100_000).astype(str).astype(object),
+    ]
+    return list(zip(*(c.tolist() for c in columns), strict=True))
+
+
 class CallSlots(dict[str, str]):
-    """One call's slot values for ``str.format_map``, made on first use (the transcript's
-    hot path: no partial, no second dispatch)."""
+    """One call's slot values for ``str.format_map``: ``preset`` ones given, the others made on
+    first use (the transcript's hot path: no partial, no second dispatch)."""
 
     __slots__ = ("_call", "_lang", "_regions")
 
-    def __init__(self, regions: Regions, lang: Language, call: CallDraws) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        regions: Regions,
+        lang: Language,
+        call: CallDraws,
+        preset: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(preset)
         self._regions = regions
         self._lang = lang
         self._call = call

@@ -39,7 +39,7 @@ from voicelens.producer.journeys import JourneyPlan
 from voicelens.producer.profile import Profile, ScenarioSpec, data_file
 from voicelens.producer.regions import Regions, load_regions
 from voicelens.producer.rng import uniforms, words
-from voicelens.producer.slots import CallSlots
+from voicelens.producer.slots import PRESET_SLOTS, CallSlots, preset_slots
 from voicelens.producer.story import (
     CUSTOMER_FIELDS,
     BlockInput,
@@ -260,6 +260,7 @@ class ConversationBuilder:
             sentiment_starts(arcs, np.asarray(data.sentiment, dtype=np.float64), r[:, 2])
         )
         rows = r.tolist()
+        preset = self._presets(r, cu, metro, is_spanish)
         cus = cu.tolist()
         metros = metro.tolist()
         es = is_spanish.tolist()
@@ -295,7 +296,7 @@ class ConversationBuilder:
             }
             fields: dict[str, Any] = {}
             if self.transcripts:
-                fields["transcript"] = self._transcript(call, timing, pending)
+                fields["transcript"] = self._transcript(call, timing, pending, preset[i])
             fields["language"] = call.lang.tag
             fields["region"] = dict(self.regions.as_dict[call.metro])
             fields["journey"] = journey
@@ -369,6 +370,25 @@ class ConversationBuilder:
         begin = max(begin, -(-(call.start + off) // _HOUR) * _HOUR)
         return Commitment(kind, begin, begin + 2 * _HOUR, off)
 
+    def _presets(
+        self,
+        r: npt.NDArray[np.float64],
+        cu: npt.NDArray[np.float64],
+        metro: npt.NDArray[np.int64],
+        is_spanish: npt.NDArray[np.bool_],
+    ) -> list[tuple[str, ...]]:
+        """Each call's :data:`PRESET_SLOTS` values in its language (none without transcripts)."""
+        if not self.transcripts:
+            return [()] * len(r)
+        rows = preset_slots(self.regions, self.primary, r, cu, metro)
+        spanish = self.spanish
+        if spanish is not None and spanish is not self.primary and is_spanish.any():
+            other = preset_slots(self.regions, spanish, r, cu, metro)
+            rows = [
+                o if es else p for p, o, es in zip(rows, other, is_spanish.tolist(), strict=True)
+            ]
+        return rows
+
     def _make_shape(self, s: int, kind: int, identity: bool) -> _Shape:
         beats = list(self.beats[s])
         if kind == _RETURNED:  # the company calls back, as the previous call promised
@@ -391,6 +411,7 @@ class ConversationBuilder:
         call: _Call,
         timing: TurnPlan,
         pending: list[tuple[list[dict[str, Any]], tuple[Beat, ...], list[str], list[str | None]]],
+        preset: tuple[str, ...],
     ) -> list[dict[str, Any]]:
         """An empty list for the turns; what they say goes to ``pending``, what times them to
         ``timing``, for the block to time and fill at once."""
@@ -398,7 +419,7 @@ class ConversationBuilder:
         lang, r, s, local, prev = call.lang, call.r, call.s, call.local, call.prev
         _, month, _ = clock.date(local // _DAY)
         call.cooling = r[9] < self.cooling_share[self.zone_of_metro[call.metro]][month - 1]
-        slots = CallSlots(self.regions, lang, call)
+        slots = CallSlots(self.regions, lang, call, zip(PRESET_SLOTS, preset, strict=True))
         promised = call.commitment
         if promised is not None:
             key = (lang.tag, promised.start_local, promised.end_local, local // _DAY)

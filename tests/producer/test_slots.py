@@ -7,12 +7,19 @@ import functools
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from voicelens.producer.dialogue import Language, load_language, load_scripts
 from voicelens.producer.profile import data_file
 from voicelens.producer.regions import Regions, load_regions
-from voicelens.producer.slots import CallSlots, SlotValues, slot_value
+from voicelens.producer.slots import (
+    PRESET_SLOTS,
+    CallSlots,
+    SlotValues,
+    preset_slots,
+    slot_value,
+)
 
 NAMES = [
     "company",
@@ -130,3 +137,16 @@ def test_call_slots_make_the_same_values_as_slot_value(
         }
     with pytest.raises(KeyError, match="weather"):
         "{weather}".format_map(CallSlots(regions, lang, _draws(0.5)))
+
+
+def test_preset_slots_of_a_block_equal_slot_value_of_each(regions: Regions, lang: Language) -> None:
+    rng = np.random.default_rng(3)
+    n = 5000
+    r, cu = rng.random((n, 26)), rng.random((n, 10))
+    r[0], cu[0] = 0.0, 0.0
+    r[1], cu[1] = 1 - 2**-53, 1 - 2**-53  # the largest uniform: the last value of every list
+    metro = rng.integers(0, len(regions.metro), n)
+    rows = preset_slots(regions, lang, r, cu, metro)
+    for i in range(n):
+        draws = Draws(r[i].tolist(), cu[i].tolist(), metro=int(metro[i]))
+        assert rows[i] == tuple(slot_value(regions, lang, draws, name) for name in PRESET_SLOTS)
