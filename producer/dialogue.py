@@ -13,9 +13,10 @@ import itertools
 import re
 import string
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -27,7 +28,9 @@ __all__ = [
     "Language",
     "LanguageFile",
     "Lines",
+    "Render",
     "ScriptsFile",
+    "compile_line",
     "expand",
     "load_language",
     "load_scripts",
@@ -165,12 +168,42 @@ class ScriptsFile(_Frozen):
     scripts: dict[str, Annotated[tuple[str, ...], Field(min_length=2)]]
 
 
+#: A line with slots, made into a function of the call's slot values.
+Render = Callable[[Mapping[str, str]], str]
+
+
+def compile_line(text: str) -> Render:
+    """``text.format_map`` as a function compiled once: an f-string over the line's literal
+    pieces and slots, ~4x cheaper per call than parsing the line each time.
+
+    The generated source holds only indices into the tuple of literal pieces and slot names
+    checked against :data:`SLOTS`, never the line's own text. A field with a conversion or
+    format spec (none in the packaged files) keeps ``format_map``.
+    """
+    literals: list[str] = []
+    pieces: list[str] = []
+    for literal, name, spec, conversion in string.Formatter().parse(text):
+        if literal:
+            pieces.append(f"_l[{len(literals)}]")
+            literals.append(literal)
+        if name is None:
+            continue
+        if spec or conversion or name not in SLOTS:
+            return text.format_map
+        pieces.append(f'd["{name}"]')
+    source = "lambda d: f'" + "".join("{" + piece + "}" for piece in pieces) + "'"
+    scope = {"__builtins__": {}, "_l": tuple(literals)}
+    return cast("Render", eval(source, scope))  # noqa: S307 -- indices and checked slot names only
+
+
 @dataclass(frozen=True, slots=True)
 class Lines:
-    """One line key's sentences, expanded; ``formatted`` marks the ones with slots."""
+    """One line key's sentences, expanded; ``formatted`` marks the ones with slots, ``render``
+    holds their compiled form (None for the others)."""
 
     texts: tuple[str, ...]
     formatted: tuple[bool, ...]
+    render: tuple[Render | None, ...]
 
 
 @dataclass(frozen=True)
@@ -233,7 +266,11 @@ def load_language(path: Path, scripts: ScriptsFile) -> Language:
     lines = {}
     for key, texts in spec.lines.items():
         expanded = tuple(dict.fromkeys(s for t in texts for s in expand(t)))
-        lines[key] = Lines(expanded, tuple("{" in s for s in expanded))
+        formatted = tuple("{" in s for s in expanded)
+        render = tuple(
+            compile_line(s) if f else None for s, f in zip(expanded, formatted, strict=True)
+        )
+        lines[key] = Lines(expanded, formatted, render)
     fillers = {name: tuple(getattr(spec.slots, name)) for name in _LIST_SLOTS}
     for name in SEASONAL_SLOTS:
         seasonal = getattr(spec.slots, name)

@@ -517,8 +517,9 @@ class ConversationBuilder:
             choices = lines.texts
             i = int(r[at] * len(choices))
             text = choices[i]
-            if lines.formatted[i]:
-                text = text.format_map(use_slots)
+            render = lines.render[i]
+            if render is not None:
+                text = render(use_slots)
                 if ".." in text:  # a filler ending in a period ("a.m.") before the line's own
                     text = text.replace("..", ".")
             if speaker == "caller":
