@@ -212,9 +212,12 @@ class Dataset:
         """Conversations ``start`` .. ``stop - 1`` in index order."""
         stop = self.count if stop is None else min(stop, self.count)
         for block_start in range(start, stop, BLOCK):
-            with _collector_paused():
-                block = self._block(block_start, min(block_start + BLOCK, stop))
-            yield from block
+            # A temporary, not a local: the block is freed before the next one is built.
+            yield from self._paused_block(block_start, min(block_start + BLOCK, stop))
+
+    def _paused_block(self, start: int, stop: int) -> list[dict[str, Any]]:
+        with _collector_paused():
+            return self._block(start, stop)
 
     def _when_and_what(self, u: npt.NDArray[np.float64]) -> Any:
         """Start times, periods, scenarios and metros (as drawn) of records with uniforms ``u``.
