@@ -32,6 +32,7 @@ __all__ = [
     "ScriptsFile",
     "compile_line",
     "expand",
+    "lines_of",
     "load_language",
     "load_scripts",
 ]
@@ -205,6 +206,18 @@ class Lines:
     formatted: tuple[bool, ...]
     render: tuple[Render | None, ...]
 
+    def __reduce__(self) -> tuple[Callable[[tuple[str, ...]], Lines], tuple[tuple[str, ...]]]:
+        # Compiled functions do not pickle: a dataset sent to worker processes carries the
+        # texts, and each worker compiles them again.
+        return (lines_of, (self.texts,))
+
+
+def lines_of(texts: tuple[str, ...]) -> Lines:
+    """The :class:`Lines` of expanded sentences, those with slots compiled."""
+    formatted = tuple("{" in s for s in texts)
+    render = tuple(compile_line(s) if f else None for s, f in zip(texts, formatted, strict=True))
+    return Lines(texts, formatted, render)
+
 
 @dataclass(frozen=True)
 class Language:
@@ -266,11 +279,7 @@ def load_language(path: Path, scripts: ScriptsFile) -> Language:
     lines = {}
     for key, texts in spec.lines.items():
         expanded = tuple(dict.fromkeys(s for t in texts for s in expand(t)))
-        formatted = tuple("{" in s for s in expanded)
-        render = tuple(
-            compile_line(s) if f else None for s, f in zip(expanded, formatted, strict=True)
-        )
-        lines[key] = Lines(expanded, formatted, render)
+        lines[key] = lines_of(expanded)
     fillers = {name: tuple(getattr(spec.slots, name)) for name in _LIST_SLOTS}
     for name in SEASONAL_SLOTS:
         seasonal = getattr(spec.slots, name)

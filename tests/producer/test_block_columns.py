@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import pickle
 from datetime import UTC, datetime
 
 import numpy as np
@@ -83,6 +84,13 @@ def test_generating_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_a_pickled_dataset_makes_the_same_records() -> None:
+    # Worker processes get the dataset pickled; its compiled lines travel as their texts.
+    ds = Dataset.from_options(GeneratorOptions(count=600, end_time=END, languages="es-US,en-US"))
+    copy = pickle.loads(pickle.dumps(ds))  # noqa: S301 -- our own object, made just above
+    assert list(copy.conversations()) == list(ds.conversations())
 
 
 @pytest.mark.parametrize(
