@@ -267,8 +267,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="output directory (mode files)")
     args = parser.parse_args()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     conversations = generate(args.count)
     built = time.perf_counter()
+    built_cpu = time.process_time() - cpu_started
     size = 0
     if args.mode == "serialize":
         for conv in conversations:
@@ -293,6 +295,7 @@ def main() -> None:
             "mode": args.mode,
             "count": args.count,
             "build_seconds": built - started,
+            "build_cpu_us_per_record": built_cpu / args.count * 1e6,
             "seconds": done - started,
             "per_second": args.count / (done - started),
             "bytes": size,

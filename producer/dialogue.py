@@ -13,9 +13,10 @@ import itertools
 import re
 import string
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -27,8 +28,11 @@ __all__ = [
     "Language",
     "LanguageFile",
     "Lines",
+    "Render",
     "ScriptsFile",
+    "compile_line",
     "expand",
+    "lines_of",
     "load_language",
     "load_scripts",
 ]
@@ -165,12 +169,54 @@ class ScriptsFile(_Frozen):
     scripts: dict[str, Annotated[tuple[str, ...], Field(min_length=2)]]
 
 
-@dataclass(frozen=True)
+#: A line with slots, made into a function of the call's slot values.
+Render = Callable[[Mapping[str, str]], str]
+
+
+def compile_line(text: str) -> Render:
+    """``text.format_map`` as a function compiled once: an f-string over the line's literal
+    pieces and slots, ~4x cheaper per call than parsing the line each time.
+
+    The generated source holds only indices into the tuple of literal pieces and slot names
+    checked against :data:`SLOTS`, never the line's own text. A field with a conversion or
+    format spec (none in the packaged files) keeps ``format_map``.
+    """
+    literals: list[str] = []
+    pieces: list[str] = []
+    for literal, name, spec, conversion in string.Formatter().parse(text):
+        if literal:
+            pieces.append(f"_l[{len(literals)}]")
+            literals.append(literal)
+        if name is None:
+            continue
+        if spec or conversion or name not in SLOTS:
+            return text.format_map
+        pieces.append(f'd["{name}"]')
+    source = "lambda d: f'" + "".join("{" + piece + "}" for piece in pieces) + "'"
+    scope = {"__builtins__": {}, "_l": tuple(literals)}
+    return cast("Render", eval(source, scope))  # noqa: S307 -- indices and checked slot names only
+
+
+@dataclass(frozen=True, slots=True)
 class Lines:
-    """One line key's sentences, expanded; ``formatted`` marks the ones with slots."""
+    """One line key's sentences, expanded; ``formatted`` marks the ones with slots, ``render``
+    holds their compiled form (None for the others)."""
 
     texts: tuple[str, ...]
     formatted: tuple[bool, ...]
+    render: tuple[Render | None, ...]
+
+    def __reduce__(self) -> tuple[Callable[[tuple[str, ...]], Lines], tuple[tuple[str, ...]]]:
+        # Compiled functions do not pickle: a dataset sent to worker processes carries the
+        # texts, and each worker compiles them again.
+        return (lines_of, (self.texts,))
+
+
+def lines_of(texts: tuple[str, ...]) -> Lines:
+    """The :class:`Lines` of expanded sentences, those with slots compiled."""
+    formatted = tuple("{" in s for s in texts)
+    render = tuple(compile_line(s) if f else None for s, f in zip(texts, formatted, strict=True))
+    return Lines(texts, formatted, render)
 
 
 @dataclass(frozen=True)
@@ -233,7 +279,7 @@ def load_language(path: Path, scripts: ScriptsFile) -> Language:
     lines = {}
     for key, texts in spec.lines.items():
         expanded = tuple(dict.fromkeys(s for t in texts for s in expand(t)))
-        lines[key] = Lines(expanded, tuple("{" in s for s in expanded))
+        lines[key] = lines_of(expanded)
     fillers = {name: tuple(getattr(spec.slots, name)) for name in _LIST_SLOTS}
     for name in SEASONAL_SLOTS:
         seasonal = getattr(spec.slots, name)

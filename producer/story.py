@@ -31,6 +31,7 @@ __all__ = [
     "csat_of",
     "earlier_phrase",
     "sentiment_start",
+    "sentiment_starts",
 ]
 
 #: Customer-level uniforms per journey root: (unused), language, name, surname, phone, area code,
@@ -80,6 +81,8 @@ class Clock:
         self._tz = [regions.tz[[m.time_zone for m in regions.metro].index(z)] for z in zones]
         self._offsets: dict[int, int] = {}
         self._dates: dict[int, tuple[int, int, int]] = {}
+        # Promised windows start on the hour: a dataset has a few thousand distinct ones.
+        self._isos: dict[tuple[int, int], str] = {}
 
     def offset(self, metro: int, ts: int) -> int:
         """UTC offset in seconds of ``metro``'s zone at ``ts``."""
@@ -103,6 +106,12 @@ class Clock:
 
     def iso(self, local_s: int, offset: int) -> str:
         """ISO 8601 local time with its offset: ``2026-07-14T10:00:00-05:00``."""
+        text = self._isos.get((local_s, offset))
+        if text is None:
+            text = self._isos[local_s, offset] = self._iso(local_s, offset)
+        return text
+
+    def _iso(self, local_s: int, offset: int) -> str:
         y, m, d = self.date(local_s // _DAY)
         rem = local_s % _DAY
         sign = "-" if offset < 0 else "+"
@@ -180,3 +189,15 @@ def sentiment_start(arc: str, end: float, u: float) -> float:
     else:
         start = end + 0.1 * (u - 0.5)
     return round(min(0.98, max(0.02, start)), 2)
+
+
+def sentiment_starts(
+    arc: npt.NDArray[np.str_], end: npt.NDArray[np.float64], u: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """:func:`sentiment_start` of a block, unrounded (the same float operations, in numpy)."""
+    start = np.where(
+        arc == "improving",
+        end - 0.15 - 0.3 * u,
+        np.where(arc == "declining", end + 0.1 + 0.2 * u, end + 0.1 * (u - 0.5)),
+    )
+    return np.minimum(0.98, np.maximum(0.02, start))

@@ -3,8 +3,9 @@
 :class:`ConversationBuilder` turns a block of records (their scenario, times, duration, first
 response, interruptions, sentiment and journey links) into the ``custom`` fields ``transcript``,
 ``language``, ``region``, ``journey``, ``satisfaction`` and ``commitment``. Everything that
-depends only on the profile (scripts, expanded lines, regions) is prepared once; per block,
-numpy draws every uniform at once and the per-record loop only picks and formats strings.
+depends only on the profile (scripts, expanded lines, line tables per tone, beat shapes) is
+prepared once; per block, numpy draws every uniform at once, the per-record loop only picks and
+formats strings, and ``producer/turn_times.py`` times every turn of the block at once.
 
 How the transcript agrees with the metadata:
 - the first turn is the agent's, starting at ``first_response_sec``; the last ends before
@@ -26,12 +27,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from voicelens.producer.dialogue import Language, Lines, ScriptsFile, load_language, load_scripts
+from voicelens.producer.dialogue import (
+    TONES,
+    Language,
+    Lines,
+    ScriptsFile,
+    load_language,
+    load_scripts,
+)
 from voicelens.producer.journeys import JourneyPlan
 from voicelens.producer.profile import Profile, ScenarioSpec, data_file
 from voicelens.producer.regions import Regions, load_regions
 from voicelens.producer.rng import uniforms, words
-from voicelens.producer.slots import SlotValues, slot_value
+from voicelens.producer.slots import PRESET_SLOTS, CallSlots, preset_slots
 from voicelens.producer.story import (
     CUSTOMER_FIELDS,
     BlockInput,
@@ -41,19 +49,23 @@ from voicelens.producer.story import (
     caller_tone,
     csat_of,
     earlier_phrase,
-    sentiment_start,
+    sentiment_starts,
 )
-from voicelens.producer.vcp import uuid_of
+from voicelens.producer.turn_times import (
+    MAX_TURNS,
+    STORY_FIELDS,
+    TURN_FIELDS,
+    TurnPlan,
+    turn_times,
+)
+from voicelens.producer.vcp import round_cents, uuids_of
 
 __all__ = ["ConversationBuilder"]
 
 _HOUR = 3600
 _DAY = 86_400
-# Uniform fields per record: 26 for the story, 3 per turn (line, gap, noise) for up to 16 turns.
-_STORY = 26
-_TURN_FIELDS = 3
-_MAX_TURNS = 16
-_FIELDS = _STORY + _TURN_FIELDS * _MAX_TURNS
+# Uniform fields per record: the story's, then per turn (line, gap, noise) for up to 16 turns.
+_FIELDS = STORY_FIELDS + TURN_FIELDS * MAX_TURNS
 _CUSTOMER_SALT = 0xC057
 _STORY_SALT = 0x5707
 _ID_SALT = 0x1D5
@@ -63,8 +75,12 @@ _COMMITMENT = {
     "emergency_service": "dispatch",
     "scheduled_callback": "callback",
 }
-#: The longest a look-up, dispatch or hold lasts, in seconds.
-_MAX_WORK = 30.0
+#: A call's beats as the previous call shapes them: none, the company calling back, or the
+#: caller calling again.
+_FIRST, _RETURNED, _REPEAT = 0, 1, 2
+Beat = tuple[str, str]
+#: A line key's sentences in one tone: ``Language.line`` resolved once at load.
+Table = dict[str, Lines]
 
 
 @functools.cache
@@ -98,16 +114,31 @@ class _Call:
     cooling: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """One arrangement of a story's beats with what timing needs from it, made once."""
+
+    beats: tuple[Beat, ...]
+    #: Turns the agent works before (a look-up, a dispatch, a hold), in the order they get time.
+    work: tuple[int, ...]
+    #: Caller turns right after an agent turn: where an interruption can fall.
+    overlaps: tuple[int, ...]
+    #: Where the identity beats go when they are added (after the caller's first turn).
+    identity_at: int
+
+
 @dataclass(slots=True)
 class _Render:
     """What one transcript's turns share while they are written."""
 
     lang: Language
+    table: Table
     slots: dict[str, str]
     tone: str
     upset: bool
     english_greeting: bool
     switch_at: int
+    english_table: Table | None = None
     english_slots: dict[str, str] | None = None
     first_caller: bool = True
     switch_next: bool = False
@@ -118,6 +149,14 @@ class _Render:
 def _pick(lines: Lines, u: float) -> tuple[str, bool]:
     i = int(u * len(lines.texts))
     return lines.texts[i], lines.formatted[i]
+
+
+def _table(lang: Language, tone: str) -> Table:
+    """Every line key (with or without its tone suffix) resolved for ``tone``."""
+    keys = set(lang.lines)
+    keys |= {key.rsplit(".", 1)[0] for key in lang.lines if key.rsplit(".", 1)[1] in TONES}
+    table = {key: lang.line(key, tone) for key in keys}
+    return {key: lines for key, lines in table.items() if lines is not None}
 
 
 class ConversationBuilder:
@@ -155,7 +194,8 @@ class ConversationBuilder:
         self.greet_rate = spec.english_greeting_rate if self.english is not None else 0.0
         names_cdf = arc_cdf({str(k): v for k, v in spec.arcs.items()})
         self.arc_names: tuple[str, ...] = names_cdf[0]
-        self.arc_cdf: list[float] = names_cdf[1].tolist()
+        self.arc_cdf = names_cdf[1]
+        self.arc_array = np.array(self.arc_names)
         self.names = names
         self.success = [s.status == "success" for s in specs]
         self.beats = [
@@ -164,13 +204,29 @@ class ConversationBuilder:
         self.code_switch = frozenset(self.scripts.code_switch)
         self.pauses_before = frozenset(self.scripts.pauses_before)
         self.transfer_after = self.scripts.transfer_after
-        self.identity = [(key.split(".", 1)[0], key) for key in self.scripts.identity]
+        self.identity = tuple((key.split(".", 1)[0], key) for key in self.scripts.identity)
         self.skip_identity = [n in self.scripts.identity_skip for n in names]
         self.commitment = [_COMMITMENT.get(n) for n in names]
         self.spam = [n == "spam_filtered" for n in names]
         self.callback_scenarios = [k for k, n in enumerate(names) if n == "scheduled_callback"]
         self.key = key
         self.end_s = end_s + 2 * _HOUR
+        self.tables = {
+            (tag, tone): _table(lang, tone)
+            for tag, lang in self.languages.items()
+            for tone in TONES
+        }
+        self.zone_of_metro: list[int] = self.regions.zone_of_metro.tolist()
+        self.cooling_share: list[list[float]] = self.regions.cooling_share.tolist()
+        # How a window is said, per (language, start, end, the call's local day): windows start
+        # on the hour, so a dataset says a few thousand distinct ones.
+        self.spoken: dict[tuple[str, int, int, int], tuple[str, str]] = {}
+        self.shapes = {
+            (s, kind, identity): self._make_shape(s, kind, identity)
+            for s in range(len(names))
+            for kind in (_FIRST, _RETURNED, _REPEAT)
+            for identity in (False, True)
+        }
 
     def block(
         self, data: BlockInput, plan: JourneyPlan, metro: npt.NDArray[np.int64]
@@ -194,7 +250,17 @@ class ConversationBuilder:
         prev_time = plan.times[prev_at]
         prev_callback = np.isin(plan.scenario[prev_at], self.callback_scenarios) & has_prev
         fol_time = plan.times[np.where(follower >= 0, follower, 0)]
+        # The arc is the first whose cumulative share exceeds the draw (the last if none does).
+        arcs = self.arc_array[
+            np.minimum(
+                np.searchsorted(self.arc_cdf, r[:, 1], side="right"), len(self.arc_names) - 1
+            )
+        ]
+        begin_sentiment = round_cents(
+            sentiment_starts(arcs, np.asarray(data.sentiment, dtype=np.float64), r[:, 2])
+        )
         rows = r.tolist()
+        preset = self._presets(r, cu, metro, is_spanish)
         cus = cu.tolist()
         metros = metro.tolist()
         es = is_spanish.tolist()
@@ -203,24 +269,34 @@ class ConversationBuilder:
         prev_t = prev_time.tolist()
         fol_l = follower.tolist()
         fol_t = fol_time.tolist()
-        id_words = ids.tolist()
+        customers = uuids_of(ids[:, 0], ids[:, 1])
+        journeys = uuids_of(ids[:, 2], ids[:, 3])
+        prev_call_ids = uuids_of(prev_ids[:, 0], prev_ids[:, 1])
         pa, pb = prev_ids[:, 0].tolist(), prev_ids[:, 1].tolist()
         prev_cb = prev_callback.tolist()
         out = []
+        # The turns' times are computed for the whole block at the end; until then each
+        # transcript is an empty list waiting for its turns.
+        timing = TurnPlan()
+        pending: list[
+            tuple[list[dict[str, Any]], tuple[Beat, ...], list[str], list[str | None]]
+        ] = []
         for i, s in enumerate(data.scenario):
             prev = None if prev_l[i] < 0 else (pa[i], pb[i], prev_t[i], prev_cb[i])
             follow = fol_t[i] if fol_l[i] >= 0 else None
-            call = self._call(data, i, s, rows[i], cus[i], metros[i], es[i], prev, follow)
+            call = self._call(
+                data, i, s, rows[i], cus[i], metros[i], es[i], prev, follow, begin_sentiment[i]
+            )
             journey = {
                 # UUID-shaped: hex digit runs of another shape can look like phone numbers.
-                "customer_id": "cust-" + uuid_of(id_words[i][0], id_words[i][1]),
-                "journey_id": "jrn-" + uuid_of(id_words[i][2], id_words[i][3]),
+                "customer_id": "cust-" + customers[i],
+                "journey_id": "jrn-" + journeys[i],
                 "sequence": seq[i],
-                "previous_call_id": None if prev is None else uuid_of(prev[0], prev[1]),
+                "previous_call_id": None if prev is None else prev_call_ids[i],
             }
             fields: dict[str, Any] = {}
             if self.transcripts:
-                fields["transcript"] = self._transcript(call)
+                fields["transcript"] = self._transcript(call, timing, pending, preset[i])
             fields["language"] = call.lang.tag
             fields["region"] = dict(self.regions.as_dict[call.metro])
             fields["journey"] = journey
@@ -235,6 +311,8 @@ class ConversationBuilder:
             if call.commitment is not None:
                 fields["commitment"] = call.commitment.as_dict(self.clock)
             out.append(fields)
+        if pending:
+            _fill(pending, *turn_times(timing, r))
         return out
 
     def _call(  # noqa: PLR0917 -- one record's values, unpacked from the block's columns
@@ -248,22 +326,18 @@ class ConversationBuilder:
         spanish: bool,
         prev: tuple[int, int, int, bool] | None,
         follow_time: int | None,
+        begin_sentiment: float,
     ) -> _Call:
         lang = self.spanish if spanish and self.spanish is not None else self.primary
         start = data.start_s[i]
         offset = self.clock.offset(metro, start)
         local = start + offset
         end_sentiment = data.sentiment[i]
-        arc = self.arc_names[-1]
-        for name, edge in zip(self.arc_names, self.arc_cdf, strict=True):
-            if r[1] < edge:
-                arc = name
-                break
         call = _Call(
             s=s, r=r, cu=cu, metro=metro, lang=lang, start=start, local=local,
             duration=data.duration[i], first_response=data.first_response[i],
             interruptions=data.interruptions[i], end_sentiment=end_sentiment,
-            begin_sentiment=sentiment_start(arc, end_sentiment, r[2]), prev=prev,
+            begin_sentiment=begin_sentiment, prev=prev,
         )  # fmt: skip
         call.commitment = self._commitment(call, offset, follow_time)
         return call
@@ -296,30 +370,71 @@ class ConversationBuilder:
         begin = max(begin, -(-(call.start + off) // _HOUR) * _HOUR)
         return Commitment(kind, begin, begin + 2 * _HOUR, off)
 
-    def _slots(self, lang: Language, call: _Call) -> dict[str, str]:
-        """The call's slot values, each computed when a line first names it (most lines name
-        two or three of the two dozen)."""
-        return SlotValues(functools.partial(slot_value, self.regions, lang, call))
+    def _presets(
+        self,
+        r: npt.NDArray[np.float64],
+        cu: npt.NDArray[np.float64],
+        metro: npt.NDArray[np.int64],
+        is_spanish: npt.NDArray[np.bool_],
+    ) -> list[tuple[str, ...]]:
+        """Each call's :data:`PRESET_SLOTS` values in its language (none without transcripts)."""
+        if not self.transcripts:
+            return [()] * len(r)
+        rows = preset_slots(self.regions, self.primary, r, cu, metro)
+        spanish = self.spanish
+        if spanish is not None and spanish is not self.primary and is_spanish.any():
+            other = preset_slots(self.regions, spanish, r, cu, metro)
+            rows = [
+                o if es else p for p, o, es in zip(rows, other, is_spanish.tolist(), strict=True)
+            ]
+        return rows
 
-    def _transcript(self, call: _Call) -> list[dict[str, Any]]:
+    def _make_shape(self, s: int, kind: int, identity: bool) -> _Shape:
+        beats = list(self.beats[s])
+        if kind == _RETURNED:  # the company calls back, as the previous call promised
+            beats[0] = ("agent", "agent.greeting_return")
+        elif kind == _REPEAT:
+            beats[1:1] = [("caller", "caller.repeat_open"), ("agent", "agent.repeat_ack")]
+        at = next((t for t, (who, _) in enumerate(beats) if who == "caller"), len(beats)) + 1
+        if identity:
+            beats[at:at] = self.identity
+        n = len(beats)
+        work = [t for t in range(1, n) if beats[t][1] in self.pauses_before]
+        work += [t for t in range(1, n) if beats[t - 1][1] == self.transfer_after]
+        overlaps = [
+            t for t in range(1, n) if beats[t][0] == "caller" and beats[t - 1][0] == "agent"
+        ]
+        return _Shape(tuple(beats), tuple(work), tuple(overlaps), at)
+
+    def _transcript(
+        self,
+        call: _Call,
+        timing: TurnPlan,
+        pending: list[tuple[list[dict[str, Any]], tuple[Beat, ...], list[str], list[str | None]]],
+        preset: tuple[str, ...],
+    ) -> list[dict[str, Any]]:
+        """An empty list for the turns; what they say goes to ``pending``, what times them to
+        ``timing``, for the block to time and fill at once."""
         clock = self.clock
         lang, r, s, local, prev = call.lang, call.r, call.s, call.local, call.prev
         _, month, _ = clock.date(local // _DAY)
-        zone = int(self.regions.zone_of_metro[call.metro])
-        call.cooling = r[9] < self.regions.cooling_share[zone, month - 1]
-        slots = self._slots(lang, call)
-        if call.commitment is not None:
-            when = call.commitment.spoken(lang, local, clock)
-            slots["when"] = when
-            slots["when_cap"] = when[:1].upper() + when[1:]
-        beats = list(self.beats[s])
+        call.cooling = r[9] < self.cooling_share[self.zone_of_metro[call.metro]][month - 1]
+        slots = CallSlots(self.regions, lang, call, zip(PRESET_SLOTS, preset, strict=True))
+        promised = call.commitment
+        if promised is not None:
+            key = (lang.tag, promised.start_local, promised.end_local, local // _DAY)
+            said = self.spoken.get(key)
+            if said is None:
+                when = promised.spoken(lang, local, clock)
+                said = self.spoken[key] = (when, when[:1].upper() + when[1:])
+            slots["when"], slots["when_cap"] = said
+        kind = _FIRST
         if prev is not None:
             prev_local = prev[2] + clock.offset(call.metro, prev[2])
             slots["prev_when"] = earlier_phrase(lang, local // _DAY - prev_local // _DAY)
-            if prev[3]:  # the company calls back, as the previous call promised
-                beats[0] = ("agent", "agent.greeting_return")
-            else:
-                beats[1:1] = [("caller", "caller.repeat_open"), ("agent", "agent.repeat_ack")]
+            kind = _RETURNED if prev[3] else _REPEAT
+        shape = self.shapes[s, kind, False]
+        beats = shape.beats
         tone = caller_tone(call.end_sentiment)
         english_greeting = lang is self.spanish and r[18] < self.greet_rate
         switch_at = -1
@@ -328,142 +443,124 @@ class ConversationBuilder:
             if options:
                 switch_at = options[int(r[17] * len(options))]
         upset = call.begin_sentiment < 0.4 and not self.spam[s]
-        state = _Render(lang, slots, tone, upset, english_greeting, switch_at)
-        state.returned = prev is not None and prev[3]
-        texts = [self._say(state, t, beat, call) for t, beat in enumerate(beats)]
+        state = _Render(
+            lang, self.tables[lang.tag, tone], slots, tone, upset, english_greeting, switch_at
+        )
+        state.returned = kind == _RETURNED
+        texts = self._say(state, beats, 0, call)
         cps = lang.spec.chars_per_second
-        speak = [max(0.6, len(text) / cps) for text in texts]
         available = call.duration - call.first_response
         if (
             prev is None
             and self.identity
             and not self.skip_identity[s]
             and not english_greeting
-            and available > 2.2 * sum(speak)
+            and available > 2.2 * sum([max(0.6, len(text) / cps) for text in texts])
         ):
             # Time to spare: the agent confirms who is calling after the caller's first turn.
-            at = next(t for t, (who, _) in enumerate(beats) if who == "caller") + 1
+            at = shape.identity_at
             base = len(beats)
-            extra = [self._say(state, base + k, beat, call) for k, beat in enumerate(self.identity)]
+            extra = self._say(state, self.identity, base, call)
             extra_tags = state.tags[base:]
             del state.tags[base:]
-            beats[at:at] = self.identity
             texts[at:at] = extra
             state.tags[at:at] = extra_tags
-            speak[at:at] = [max(0.6, len(text) / cps) for text in extra]
-        return self._timed(call, beats, texts, state.tags, speak)
-
-    def _say(self, state: _Render, t: int, beat: tuple[str, str], call: _Call) -> str:
-        """One turn's text; ``t`` picks the turn's uniforms."""
-        speaker, key = beat
-        lang = state.lang
-        use: Language = lang
-        tag = None
-        if (t == 0 and state.english_greeting) or t == state.switch_at:
-            assert self.english is not None  # noqa: S101 -- rates are 0 without English
-            use, tag = self.english, self.english.tag
-        lines = use.line(key, state.tone)
-        assert lines is not None  # noqa: S101 -- load_language checked every key
-        r = call.r
-        text, formatted = _pick(lines, r[_STORY + _TURN_FIELDS * t])
-        if formatted:
-            if use is lang:
-                text = text.format_map(state.slots)
-            else:
-                if state.english_slots is None:
-                    english = self._slots(use, call)
-                    for name in ("when", "when_cap", "prev_when"):
-                        if name in state.slots:
-                            english[name] = state.slots[name]
-                    state.english_slots = english
-                text = text.format_map(state.english_slots)
-            if ".." in text:  # a filler ending in a period ("a.m.") before the line's own
-                text = text.replace("..", ".")
-        if speaker == "caller":
-            if state.first_caller:
-                state.first_caller = False
-                if state.upset:
-                    text = f"{_pick(lang.lines['caller.upset_prefix'], r[19])[0]} {text}"
-                if state.returned:  # answering the agent who called back
-                    text = f"{_pick(lang.lines['caller.return_ack'], r[0])[0]} {text}"
-                ask = lang.lines.get("caller.ask_language")
-                if state.english_greeting and ask is not None:
-                    text = f"{_pick(ask, r[20])[0]} {text}"
-                    state.switch_next = True
-            noise = r[_STORY + _TURN_FIELDS * t + 2]
-            if noise < self.noise_rate and tag is None:
-                text = _noisy(text, lang.spec.fillers, noise / self.noise_rate)
-        elif state.switch_next:
-            state.switch_next = False
-            switch = lang.lines.get("agent.switch_language")
-            if switch is not None:
-                text = f"{_pick(switch, r[21])[0]} {text}"
-        state.tags.append(tag)
-        return text
-
-    def _timed(
-        self,
-        call: _Call,
-        beats: list[tuple[str, str]],
-        texts: list[str],
-        tags: list[str | None],
-        speak: list[float],
-    ) -> list[dict[str, Any]]:
-        n = len(texts)
-        r = call.r
-        gaps = [0.0] + [0.3 + 0.9 * r[_STORY + _TURN_FIELDS * t + 1] for t in range(1, n)]
-        first = call.first_response
-        available = call.duration - first - (0.3 + 1.2 * r[24])
-        talk = sum(speak)
-        pause = sum(gaps)
-        pace = min(1.35, max(0.85, (available - pause) / talk))
-        left = available - pace * talk - pause
-        if left < 0:
-            # A short call: people speak faster and wait less.
-            pace = min(pace, 0.9 * available / talk)
-            scale = (available - pace * talk) / pause
-            gaps = [g * scale for g in gaps]
-        else:
-            # The rest is the agent working (a look-up, a dispatch, a hold) where the story has
-            # such a beat, or longer pauses everywhere when it has none.
-            work = [t for t in range(1, n) if beats[t][1] in self.pauses_before]
-            work += [t for t in range(1, n) if beats[t - 1][1] == self.transfer_after]
-            extra = min(_MAX_WORK, left / len(work)) if work else 0.0
-            left -= extra * len(work)
-            # What is left: longer pauses everywhere.
-            scale = (pause + left) / pause
-            gaps = [g * scale for g in gaps]
-            for t in work:
-                gaps[t] += extra
+            shape = self.shapes[s, kind, True]
         overlap_at = -1
-        if call.interruptions:
-            options = [
-                t for t in range(1, n) if beats[t][0] == "caller" and beats[t - 1][0] == "agent"
-            ]
-            if options:
-                overlap_at = options[int(r[25] * len(options))]
+        if call.interruptions and shape.overlaps:
+            overlap_at = shape.overlaps[int(r[25] * len(shape.overlaps))]
+        row = len(timing.turns)
+        timing.turns.append(len(texts))
+        timing.chars_per_second.append(cps)
+        timing.overlap_at.append(overlap_at)
+        timing.duration.append(call.duration)
+        timing.first_response.append(call.first_response)
+        timing.lengths += map(len, texts)
+        timing.work_call += [row] * len(shape.work)
+        timing.work_turn += shape.work
         turns: list[dict[str, Any]] = []
-        now = first
-        previous = 0.0
-        for t in range(n):
-            now += gaps[t]
-            begin = now
-            length = speak[t] * pace
-            if t == overlap_at:
-                # The caller talks over the end of the agent's turn.
-                begin -= gaps[t] + min(1.2, 0.35 * previous)
-            now += length
-            turn = {
-                "speaker": beats[t][0],
-                "text": texts[t],
-                "start_sec": round(begin, 2),
-                "end_sec": round(now, 2),
-            }
-            if tags[t] is not None:
-                turn["lang"] = tags[t]
-            turns.append(turn)
-            previous = length
+        pending.append((turns, shape.beats, texts, state.tags))
         return turns
+
+    def _english(self, state: _Render, call: _Call) -> tuple[Table, dict[str, str]]:
+        """The English lines and slots a Spanish call's English turn uses, made on first use."""
+        english = self.english
+        assert english is not None  # noqa: S101 -- rates are 0 without English
+        if state.english_table is None or state.english_slots is None:
+            state.english_table = self.tables[english.tag, state.tone]
+            slots = CallSlots(self.regions, english, call)
+            for name in ("when", "when_cap", "prev_when"):
+                if name in state.slots:
+                    slots[name] = state.slots[name]
+            state.english_slots = slots
+        return state.english_table, state.english_slots
+
+    def _say(self, state: _Render, beats: tuple[Beat, ...], base: int, call: _Call) -> list[str]:
+        """The turns' texts; turn ``base + k`` draws on its own uniforms (hot loop: one call
+        per transcript, the state read into locals once)."""
+        r = call.r
+        lang = state.lang
+        table, slots = state.table, state.slots
+        noise_rate = self.noise_rate
+        # Turns in English in a Spanish call: the greeting, and the turn that switches.
+        english = {0, state.switch_at} if state.english_greeting else {state.switch_at}
+        tags = state.tags
+        texts = []
+        for t, (speaker, key) in enumerate(beats, base):
+            at = STORY_FIELDS + TURN_FIELDS * t
+            if t in english:
+                use_table, use_slots = self._english(state, call)
+                tag = self.english.tag if self.english is not None else None
+            else:
+                use_table, use_slots, tag = table, slots, None
+            lines = use_table[key]
+            choices = lines.texts
+            i = int(r[at] * len(choices))
+            text = choices[i]
+            render = lines.render[i]
+            if render is not None:
+                text = render(use_slots)
+                if ".." in text:  # a filler ending in a period ("a.m.") before the line's own
+                    text = text.replace("..", ".")
+            if speaker == "caller":
+                if state.first_caller:
+                    state.first_caller = False
+                    if state.upset:
+                        text = f"{_pick(lang.lines['caller.upset_prefix'], r[19])[0]} {text}"
+                    if state.returned:  # answering the agent who called back
+                        text = f"{_pick(lang.lines['caller.return_ack'], r[0])[0]} {text}"
+                    ask = lang.lines.get("caller.ask_language")
+                    if state.english_greeting and ask is not None:
+                        text = f"{_pick(ask, r[20])[0]} {text}"
+                        state.switch_next = True
+                noise = r[at + 2]
+                if noise < noise_rate and tag is None:
+                    text = _noisy(text, lang.spec.fillers, noise / noise_rate)
+            elif state.switch_next:
+                state.switch_next = False
+                switch = lang.lines.get("agent.switch_language")
+                if switch is not None:
+                    text = f"{_pick(switch, r[21])[0]} {text}"
+            tags.append(tag)
+            texts.append(text)
+        return texts
+
+
+def _fill(
+    said: list[tuple[list[dict[str, Any]], tuple[Beat, ...], list[str], list[str | None]]],
+    begins: list[float],
+    ends: list[float],
+) -> None:
+    """Each transcript's turns, from what they say and the block's times (in the same order)."""
+    k = 0
+    for turns, beats, texts, tags in said:
+        append = turns.append
+        for (speaker, _), text, tag in zip(beats, texts, tags, strict=True):
+            turn = {"speaker": speaker, "text": text, "start_sec": begins[k], "end_sec": ends[k]}
+            if tag is not None:
+                turn["lang"] = tag
+            append(turn)
+            k += 1
 
 
 def _noisy(text: str, fillers: tuple[str, ...], u: float) -> str:

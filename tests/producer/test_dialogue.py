@@ -11,7 +11,7 @@ import py3langid
 import pytest
 import tomli_w
 
-from voicelens.producer.dialogue import expand, load_language, load_scripts
+from voicelens.producer.dialogue import SLOTS, compile_line, expand, load_language, load_scripts
 from voicelens.producer.exceptions import ProfileError
 from voicelens.producer.profile import DEFAULT_PROFILE, load_profile
 from voicelens.producer.regions import load_regions
@@ -118,3 +118,29 @@ def test_profile_conversation_and_journey_keys_are_checked(tmp_path: Path) -> No
     path = _rewrite(tmp_path, DEFAULT_PROFILE, unknown_follower)
     with pytest.raises(ProfileError, match=r"journeys\.quote_requested: unknown scenario"):
         load_profile(path)
+
+
+@pytest.mark.parametrize("tag", ["en", "es"])
+def test_compiled_lines_render_as_format_map_does(tag: str) -> None:
+    folder = DEFAULT_PROFILE.parent / "dialogue"
+    lang = load_language(folder / f"{tag}.toml", load_scripts(folder / "scripts.toml"))
+    values = {name: f"<{name} {{x}} 'q' \"qq\" \\>" for name in SLOTS}
+    rendered = 0
+    for lines in lang.lines.values():
+        for text, render in zip(lines.texts, lines.render, strict=True):
+            assert (render is None) == ("{" not in text)
+            if render is not None:
+                assert render(values) == text.format_map(values)
+                rendered += 1
+    assert rendered > 100
+
+
+def test_a_compiled_line_keeps_the_text_out_of_the_code() -> None:
+    hostile = "It's {name}'s \"quote\" {{braces}} \\ \n'''; __import__('os') {ref}"
+    values = {"name": "Ana", "ref": "123456"}
+    assert compile_line(hostile)(values) == hostile.format_map(values)
+    # A conversion or spec, and a name outside SLOTS, keep format_map itself.
+    assert compile_line("{name!r}")(values) == "'Ana'"
+    assert compile_line("{ref:>8}")(values) == "  123456"
+    with pytest.raises(KeyError, match="weather"):
+        compile_line("{weather}")(values)

@@ -7,12 +7,19 @@ import functools
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from voicelens.producer.dialogue import Language, load_language, load_scripts
 from voicelens.producer.profile import data_file
 from voicelens.producer.regions import Regions, load_regions
-from voicelens.producer.slots import SlotValues, slot_value
+from voicelens.producer.slots import (
+    PRESET_SLOTS,
+    CallSlots,
+    SlotValues,
+    preset_slots,
+    slot_value,
+)
 
 NAMES = [
     "company",
@@ -116,3 +123,30 @@ def test_an_unknown_slot_is_a_key_error_naming_it(regions: Regions, lang: Langua
     slots = SlotValues(functools.partial(slot_value, regions, lang, _draws(0.5)))
     with pytest.raises(KeyError, match="weather"):
         "{weather}".format_map(slots)
+
+
+@pytest.mark.parametrize("u", [0.0, 0.37, 0.999999])
+def test_call_slots_make_the_same_values_as_slot_value(
+    regions: Regions, lang: Language, u: float
+) -> None:
+    for cooling in (True, False):
+        draws = Draws(r=[u] * 26, cu=[u] * 10, metro=3, cooling=cooling)
+        slots = CallSlots(regions, lang, draws)
+        assert {name: slots[name] for name in NAMES} == {
+            name: slot_value(regions, lang, draws, name) for name in NAMES
+        }
+    with pytest.raises(KeyError, match="weather"):
+        "{weather}".format_map(CallSlots(regions, lang, _draws(0.5)))
+
+
+def test_preset_slots_of_a_block_equal_slot_value_of_each(regions: Regions, lang: Language) -> None:
+    rng = np.random.default_rng(3)
+    n = 5000
+    r, cu = rng.random((n, 26)), rng.random((n, 10))
+    r[0], cu[0] = 0.0, 0.0
+    r[1], cu[1] = 1 - 2**-53, 1 - 2**-53  # the largest uniform: the last value of every list
+    metro = rng.integers(0, len(regions.metro), n)
+    rows = preset_slots(regions, lang, r, cu, metro)
+    for i in range(n):
+        draws = Draws(r[i].tolist(), cu[i].tolist(), metro=int(metro[i]))
+        assert rows[i] == tuple(slot_value(regions, lang, draws, name) for name in PRESET_SLOTS)
