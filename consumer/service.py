@@ -192,8 +192,15 @@ class DeliveryService:
         states = [s for p in partitions if (s := self.registry.get(p)) is not None]
         await self.pipeline.stop(states, within=0 if lost else self.config.revoke_timeout)
         final = {} if lost else self.registry.final_points(states)
+        # What the next owner may post again (fewer when the commit below goes through).
+        at_risk = sum(s.acks.at_risk for s in states)
         self.registry.release(partitions)
-        log.info("%s partitions %s", "lost" if lost else "revoked", sorted(partitions))
+        log.info(
+            "%s partitions %s, %d records at risk",
+            "lost" if lost else "revoked",
+            sorted(partitions),
+            at_risk,
+        )
         return final
 
     # ------------------------------------------------------------------ stopping

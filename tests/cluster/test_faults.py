@@ -64,6 +64,12 @@ def finish(proc: subprocess.Popen[str], timeout: float = 180) -> str:
     return err
 
 
+def at_risk_when_released(stderr: str) -> list[int]:
+    """Records at risk each time the member lost or gave up partitions (from its log)."""
+    found = re.findall(r"(?:lost|revoked) partitions \[[^]]*\], (\d+) records", stderr)
+    return [int(n) for n in found]
+
+
 def delivered_count(stderr: str) -> int:
     found = re.search(r"delivered (\d+), dead-lettered", stderr)
     assert found, stderr
@@ -176,9 +182,13 @@ def test_node_killed_during_deliver_with_two_members(
     # While the coordinator is dead no commit is acknowledged; the members go on delivering
     # (measured: the group needed ~17 s under load to move, and lost its partitions) until
     # each holds --max-uncommitted records no acknowledged commit covers. Those, and no more,
-    # are what the next owners post again. Without the limit this run saw 45-56.
+    # are what the next owners post again, each time partitions change hands (under heavy
+    # load a member lost its partitions twice in one run). Without the limit a single loss
+    # re-delivered 45-56.
+    released = [n for e in errors for n in at_risk_when_released(e)]
+    assert all(n <= at_risk for n in released), released
     duplicates = sum(c - 1 for c in accepted.values())
-    assert duplicates <= 2 * at_risk, f"{duplicates} duplicates"
+    assert duplicates <= sum(released), f"{duplicates} duplicates; at risk when released {released}"
     # Every re-delivery of a conversation carries its one idempotency key.
     assert len({(r["call_id"], r["webhook_id"]) for r in sink.requests()}) == len(ids)
 
