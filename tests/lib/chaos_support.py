@@ -104,7 +104,9 @@ def _held_at_end(log: Path) -> list[int]:
         msg = json.loads(line).get("msg", "")
         for verb in ("assigned", "revoked", "lost"):
             if msg.startswith(f"{verb} partitions "):
-                parts = set(json.loads(msg.removeprefix(f"{verb} partitions ")))
+                # "revoked partitions [0, 1], 3 records at risk": the list is what counts.
+                listed = msg.removeprefix(f"{verb} partitions ").partition("]")[0] + "]"
+                parts = set(json.loads(listed))
                 held = held | parts if verb == "assigned" else held - parts
     return sorted(held)
 
