@@ -21,6 +21,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,17 @@ def _sender(files: Path, url: str) -> dict[str, Any]:
     return doc
 
 
+def _sender_run(cleanup: Cleanup, files: Path) -> dict[str, Any]:
+    """The baseline sender against a fresh sink, with the sink's CPU per request."""
+    with run_sink(cleanup) as base:
+        sink_cpu = get_json(f"{base}/stats")["cpu_seconds"]
+        sender = _sender(files, base + HOOK)
+        stats = get_json(f"{base}/stats")
+    sender["sink"] = steady_rate(stats)
+    sender["cpu_us_per_request"]["sink"] = _cpu_us(stats["cpu_seconds"] - sink_cpu, sender["ok"])
+    return sender
+
+
 def _ours(
     cleanup: Cleanup, topic: str, count: int, processes: int, mif: int, *sink: str
 ) -> dict[str, Any]:
@@ -139,7 +151,7 @@ def _scaling(cleanup: Cleanup, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def run(quick: bool) -> dict[str, Any]:
+def run(quick: bool, rounds: int = 3) -> dict[str, Any]:
     """Run every measurement, print the tables, write bench/results/delivery.json."""
     count = 3_000 if quick else 50_000
     wrk_seconds = 3 if quick else 10
@@ -162,15 +174,13 @@ def run(quick: bool) -> dict[str, Any]:
                 ceiling["cpu_us_per_request"]["sink"] = _cpu_us(
                     get_json(f"{base}/stats")["cpu_seconds"] - sink_cpu, ceiling["requests"]
                 )
-        with run_sink(cleanup) as base:
-            sink_cpu = get_json(f"{base}/stats")["cpu_seconds"]
-            sender = _sender(files, base + HOOK)
-            stats = get_json(f"{base}/stats")
-            sender["sink"] = steady_rate(stats)
-            sender["cpu_us_per_request"]["sink"] = _cpu_us(
-                stats["cpu_seconds"] - sink_cpu, sender["ok"]
-            )
+        sender = _sender_run(cleanup, files)
         ours = {f"{p}p": _ours(cleanup, topic, count, p, 64) for p in (1, 2)}
+        # The CPU goal from pairs measured back to back (sender, then one deliver process):
+        # on this machine one pair's ratio moves by ~0.15 from minute to minute.
+        pairs = [(sender, ours["1p"])]
+        for _ in range(rounds - 1):
+            pairs.append((_sender_run(cleanup, files), _ours(cleanup, topic, count, 1, 64)))
         scaling = _scaling(cleanup, quick)
     for label, doc in [
         *ours.items(),
@@ -180,10 +190,16 @@ def run(quick: bool) -> dict[str, Any]:
             console.print(f"[red]{label}: {error}[/red]")
     clean = [d for d in ours.values() if not d["errors"]] or list(ours.values())
     best = max(clean, key=lambda d: d["per_second_steady"])
-    ours_cpu = best.get("cpu_us_per_request", {}).get("sender", float("nan"))
-    sender_cpu = sender.get("cpu_us_per_request", {}).get("sender", float("nan"))
+    pair_cpu = [
+        (s["cpu_us_per_request"]["sender"], o["cpu_us_per_request"]["sender"])
+        for s, o in pairs
+        if not o["errors"]
+    ]
+    pair_ratios = [ours_us / sender_us for sender_us, ours_us in pair_cpu]
+    sender_cpu = statistics.median(s for s, _ in pair_cpu) if pair_cpu else float("nan")
+    ours_cpu = statistics.median(o for _, o in pair_cpu) if pair_cpu else float("nan")
     ratios = {
-        "cpu_vs_baseline": ours_cpu / sender_cpu,
+        "cpu_vs_baseline": statistics.median(pair_ratios) if pair_ratios else float("nan"),
         "vs_baseline_steady": best["per_second_steady"] / sender["per_second"],
         "vs_baseline_wall": best["per_second_wall"] / sender["per_second_wall"],
         "vs_ceiling_steady": best["per_second_steady"] / ceiling.get("per_second", float("nan")),
@@ -208,8 +224,10 @@ def run(quick: bool) -> dict[str, Any]:
         "Delivery goals (best voicelens configuration, steady state)",
         ["goal", "measured", "met"],
         [
-            ["deliver CPU per record <= 0.5x the sender's per request",
-             f"{ours_cpu:.0f} / {sender_cpu:.0f} µs = {ratios['cpu_vs_baseline']:.2f}x",
+            ["deliver CPU per record <= 0.5x the sender's per request "
+             f"(median of {len(pair_ratios)} pairs, 1 process)",
+             f"{ours_cpu:.0f} / {sender_cpu:.0f} µs; "
+             f"{', '.join(f'{r:.2f}' for r in pair_ratios)} → {ratios['cpu_vs_baseline']:.2f}x",
              "yes" if ratios["cpu_vs_baseline"] <= 0.5 else "NO"],
             [">= 3x baseline sender", f"{ratios['vs_baseline_steady']:.2f}x",
              "yes" if ratios["vs_baseline_steady"] >= 3 else "NO"],
@@ -239,6 +257,10 @@ def run(quick: bool) -> dict[str, Any]:
         "baseline_sender": sender,
         "voicelens": ours,
         "ratios": ratios,
+        "cpu_pairs": [
+            {"sender_us": round(s, 1), "deliver_us": round(o, 1), "ratio": round(o / s, 3)}
+            for s, o in pair_cpu
+        ],
         "best": f"{best['processes']} process(es)",
         "scaling_200ms": scaling,
         "cpu_budget": budget,
@@ -298,7 +320,11 @@ def main() -> None:
     """CLI: ``--quick`` for a smoke run."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    run(parser.parse_args().quick)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="sender/deliver pairs for the CPU goal (median)"
+    )
+    args = parser.parse_args()
+    run(args.quick, args.rounds)
 
 
 if __name__ == "__main__":

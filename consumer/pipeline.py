@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ __all__ = ["EndpointRoute", "RecordPipeline", "webhook_id_for"]
 log = logging.getLogger("voicelens.deliver")
 
 
+#: Ids quote() leaves as they are: unreserved URI characters only (every generated id).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+").fullmatch
+
+
 def webhook_id_for(call_id: str) -> str:
     """The ``webhook-id`` / ``Idempotency-Key`` of a call: ``msg_`` + the call id,
     percent-encoded as UTF-8 wherever it is not an unreserved URI character.
@@ -55,6 +60,8 @@ def webhook_id_for(call_id: str) -> str:
     digits and ``-._~`` (every generated one) are unchanged; and distinct ids stay distinct,
     since a literal ``%`` is encoded too.
     """
+    if _UNRESERVED(call_id):
+        return "msg_" + call_id  # what quote() returns for these, without its per-call work
     return "msg_" + quote(call_id, safe="")
 
 

@@ -34,6 +34,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from voicelens.schemas.delivery_event import DeliveryEventRecord
 from voicelens.schemas.exceptions import DecodeError, EncodeError, UnknownSchemaError
 from voicelens.schemas.fingerprint import MARKER, fingerprint_bytes
+from voicelens.schemas.reader import READ_FALLBACK_ERRORS, compile_reader
 from voicelens.schemas.registry import SchemaSet, load
 from voicelens.schemas.writer import FALLBACK_ERRORS, compile_writer
 
@@ -52,7 +53,8 @@ _CUSTOM_SCALARS = ("outcome_hint", "synthetic", "synthetic_recipe")
 # Typed parts of ``custom`` (schema v002 on), in the order the generator writes them, so a
 # decoded conversation has its keys in the order it was encoded with.
 _CUSTOM_TYPED = ("transcript", "language", "region", "journey", "satisfaction", "commitment")
-_CUSTOM_KNOWN = ("provider_specific", *_CUSTOM_SCALARS, *_CUSTOM_TYPED)
+_CUSTOM_OPTIONAL = (*_CUSTOM_SCALARS, *_CUSTOM_TYPED)
+_CUSTOM_KNOWN = ("provider_specific", *_CUSTOM_OPTIONAL)
 _HEADER = 10
 #: The Confluent wire format's first byte; a 4-byte big-endian schema id follows.
 WIRE_MAGIC = b"\x00"
@@ -112,6 +114,7 @@ class _Codec:
             self._header = WIRE_MAGIC + schema_id.to_bytes(4, "big")
         self._lookup = lookup
         self._write = _specialised_writer(name)
+        self._read = _specialised_reader(name)
         # Registry ids seen so far: the writer schema, or None for an id the registry lacks.
         # A producer registers a schema before writing with its id, so an id unknown once
         # stays unknown; no record is refused that a later lookup would have decoded.
@@ -196,6 +199,14 @@ class _Codec:
 
     def _decode(self, data: bytes) -> dict[str, Any]:
         writer, start = self._writer(data)
+        if writer is self._set.current and self._read is not None and data.__class__ is bytes:
+            try:
+                record, end = self._read(data, start)
+            except READ_FALLBACK_ERRORS:
+                pass  # not in the canonical form: fastavro reads it, or says what is wrong
+            else:
+                if end == len(data):
+                    return cast("dict[str, Any]", record)
         reader = None if writer is self._set.current else self._set.current
         buf = io.BytesIO(data)
         buf.seek(start)
@@ -220,6 +231,17 @@ def _specialised_writer(name: str) -> Callable[[Any, bytearray], None] | None:
     process; None when the schema uses a type it does not specialise: fastavro alone then."""
     try:
         return compile_writer(load(name).current)
+    except NotImplementedError:
+        return None
+
+
+@cache
+def _specialised_reader(name: str) -> Callable[[bytes, int], tuple[Any, int]] | None:
+    """The current ``name`` schema's specialised reader (schemas/reader.py), compiled once per
+    process; None when the schema uses a type it does not specialise: fastavro alone then.
+    Records written with an older schema version are read by fastavro, which resolves them."""
+    try:
+        return compile_reader(load(name).current)
     except NotImplementedError:
         return None
 
@@ -314,16 +336,14 @@ def _restore(payload: dict[str, Any]) -> None:
     ps = avro_custom["provider_specific_json"]
     if ps is not None:
         custom["provider_specific"] = orjson.loads(ps)
-    for key in _CUSTOM_SCALARS:
-        if avro_custom[key] is not None:
-            custom[key] = avro_custom[key]
-    # A record from writer v001 resolves these to their null defaults: absent.
-    for key in _CUSTOM_TYPED:
+    # A record from writer v001 resolves the typed ones to their null defaults: absent.
+    for key in _CUSTOM_OPTIONAL:
         value = avro_custom[key]
         if value is not None:
             custom[key] = value
     for turn in custom.get("transcript") or ():
-        _drop_none(turn, "lang")
+        if turn["lang"] is None:  # inline: ~10 turns a call, on deliver's path
+            del turn["lang"]
     for key, text in avro_custom["extra_json"].items():
         custom[key] = orjson.loads(text)
     payload["custom"] = custom

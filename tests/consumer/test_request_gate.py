@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given
@@ -102,3 +103,8 @@ async def test_tasks_between_attempts_are_marked_waiting_and_requests_are_not() 
     assert gate.waiting == set()
     release.set()
     await requesting
+
+
+@given(st.one_of(st.text(), st.from_regex(r"[A-Za-z0-9_.~-]*\n?", fullmatch=True)))
+def test_the_fast_path_gives_what_quote_gives(call_id: str) -> None:
+    assert webhook_id_for(call_id) == "msg_" + quote(call_id, safe="")
