@@ -82,6 +82,12 @@ def connection_error(exc: BaseException) -> RetriableDeliveryError:
     return err
 
 
+def _expire(waiter: asyncio.Future[HttpAnswer]) -> None:
+    """The attempt's time is up: its wait for the answer ends with TimeoutError."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection carrying one request at a time."""
 
@@ -308,15 +314,24 @@ class PooledTransport:
         async with self._gate:
             conn: _Connection | None = None
             try:
-                async with asyncio.timeout(timeout):
-                    conn = self._take_idle(loop.time())
-                    if conn is None:
+                now = loop.time()
+                deadline = now + timeout
+                conn = self._take_idle(now)
+                if conn is None:
+                    async with asyncio.timeout_at(deadline):
                         # A burst of new connections overflows a receiver's accept queue, and
                         # a dropped SYN is retried by the kernel only after 1, 3, 7, 15 s...:
                         # open a few at a time and reuse whatever comes back meanwhile.
                         async with self._connecting:
                             conn = self._take_idle(loop.time()) or await self._connect()
-                    answer = await conn.send(request, loop)
+                # The wait for the answer, on every request, under a bare timer that fails
+                # the waiter: asyncio.timeout's cancel-and-uncancel of the task costs more.
+                waiter = conn.send(request, loop)
+                timer = loop.call_at(deadline, _expire, waiter)
+                try:
+                    answer = await waiter
+                finally:
+                    timer.cancel()
             except TimeoutError as exc:
                 partial = conn.cut_short() if conn is not None else None
                 if partial is None:

@@ -228,9 +228,12 @@ class _Compiler:
             return self._long(v, pad, kind=kind)
         if kind == "string":
             n = self.var()
+            # Lengths up to 63 take one byte, up to 8,191 two (most texts of a transcript).
             return [
                 f"{pad}{n} = b[p]",
                 f"{pad}if {n} < 128 and not {n} & 1: p += 1; {n} >>= 1",
+                f"{pad}elif {n} & 129 == 128 and b[p + 1] < 128:",
+                f"{pad}    {n} = (({n} & 127) | (b[p + 1] << 7)) >> 1; p += 2",
                 f"{pad}else: {n}, p = _length(b, p)",
                 f"{pad}{v} = b[p:p + {n}].decode()",
                 f"{pad}p += {n}",
