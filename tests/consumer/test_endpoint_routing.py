@@ -28,7 +28,8 @@ def test_two_endpoints_each_take_their_partitions_within_their_own_budget(
     sink_factory: Callable[..., Sink],
 ) -> None:
     topic = topic_factory(6)
-    ids = produce_conversations(kafka_settings, topic, 1200)
+    # ~15 s at each endpoint's 20 req/s: enough seconds for the per-second bound to bite.
+    ids = produce_conversations(kafka_settings, topic, 600)
     a, b = sink_factory(), sink_factory()
     cmd = deliver_cmd(
         kafka_settings, topic, group_factory(), a.url, "--until-drained", "--max-rps", "20"

@@ -64,7 +64,7 @@ def test_after_partitions_move_away_and_back_a_member_still_sends_at_its_budget(
     try:
         _wait_for("delivery did not start", lambda: sink.stats()["accepted"] >= 20)
         time.sleep(2)
-        before = _rate_over(sink, 10)  # alone, before any rebalance: the baseline
+        before = _rate_over(sink, 6)  # alone, before any rebalance: the baseline
         for round_ in range(5):  # a second member joins and leaves, again and again
             port = free_port()
             other = subprocess.Popen(
@@ -80,7 +80,7 @@ def test_after_partitions_move_away_and_back_a_member_still_sends_at_its_budget(
         assert member.poll() is None
         # Alone again: let the group settle, then count what the receiver saw per second.
         time.sleep(3)
-        after = _rate_over(sink, 10)
+        after = _rate_over(sink, 6)
     finally:
         member.send_signal(signal.SIGTERM)
         try:
