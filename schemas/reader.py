@@ -7,13 +7,15 @@ single cost of ``voicelens deliver`` (bench/README.md, "Delivery").
 
 :func:`compile_reader` walks the schema once and turns it into Python source: one function that
 reads every field in order straight from the ``bytes`` and builds each record as one dict
-literal, nested records inline. It takes only the canonical, well-formed form of each value and
-raises :class:`UnfitDatumError` (or an ``IndexError``/``struct.error`` at the end of the data)
-on anything else: an overlong or out-of-range varint, a boolean byte other than 0 or 1, a
-negative length, an unknown union branch or enum symbol, invalid UTF-8. The caller then reads
-the same bytes with fastavro, so a value this reader returns is one fastavro returns equal, and
-anything unusual gets fastavro's own answer or error (tests/schemas/test_reader.py checks
-both on generated, hand-made and corrupted records).
+literal, nested records inline. Where fastavro's reading of a value is its own (a varint
+beyond 64 bits, which fastavro wraps; a boolean byte other than 0 or 1, which it reads as
+true), and where the data is bad (a negative length, an unknown union branch or enum symbol,
+invalid UTF-8, a read past the end), it raises :class:`UnfitDatumError`, ``IndexError``,
+``struct.error`` or ``UnicodeDecodeError``. The caller then reads the same bytes with fastavro,
+so a value this reader returns is one fastavro returns equal, and anything unusual gets
+fastavro's own answer or error (tests/schemas/test_reader.py checks both on generated,
+hand-made and corrupted records). An overlong varint whose value fits is read to that value,
+as fastavro reads it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from fastavro.read import LOGICAL_READERS
 
+from voicelens.schemas.codegen import SchemaSource
 from voicelens.schemas.exceptions import UnfitDatumError as Unfit
 
 __all__ = ["READ_FALLBACK_ERRORS", "compile_reader"]
@@ -79,36 +82,17 @@ _NAMESPACE: dict[str, Any] = {
 }
 
 
-class _Compiler:
+class _Compiler(SchemaSource):
     """Python source for one schema: ``_r<n>(b, p) -> (value, p)`` for the top record (and for
     each record type that contains itself)."""
 
-    def __init__(self) -> None:
-        self.named: dict[str, Any] = {}
-        self.functions: dict[str, str] = {}
-        self.sources: list[str] = []
-        self.constants: dict[str, Any] = {}
-        self._vars = 0
-        self._expanding: list[str] = []
-
-    def var(self) -> str:
-        self._vars += 1
-        return f"v{self._vars}"
-
-    def constant(self, value: Any) -> str:
-        name = f"_c{len(self.constants)}"
-        self.constants[name] = value
-        return name
-
     def record(self, schema: dict[str, Any]) -> str:
-        name = schema["name"]
-        if name in self.functions:
-            return self.functions[name]
-        function = f"_r{len(self.functions)}"
-        self.functions[name] = function
-        v = self.var()
-        lines = [f"def {function}(b, p):", *self._body(schema, v, 1), f"    return {v}, p"]
-        self.sources.append("\n".join(lines))
+        """The function reading record ``schema`` (compiled once per name)."""
+        function, new = self.function_for(schema["name"])
+        if new:
+            v = self.var()
+            lines = [f"def {function}(b, p):", *self._body(schema, v, 1), f"    return {v}, p"]
+            self.sources.append("\n".join(lines))
         return function
 
     def _body(self, schema: dict[str, Any], v: str, depth: int) -> list[str]:
@@ -273,8 +257,7 @@ def compile_reader(schema: dict[str, Any]) -> Callable[[bytes, int], tuple[Any, 
     """
     compiler = _Compiler()
     entry = compiler.record(schema)
-    namespace = {**_NAMESPACE, **compiler.constants}
-    code = compile("\n\n".join(compiler.sources), f"<avro reader {schema['name']}>", "exec")
-    exec(code, namespace)  # noqa: S102 -- source built above from a schema file of this package
-    reader: Callable[[bytes, int], tuple[Any, int]] = namespace[entry]
+    reader: Callable[[bytes, int], tuple[Any, int]] = compiler.build(
+        _NAMESPACE, entry, f"<avro reader {schema['name']}>"
+    )
     return reader

@@ -22,6 +22,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from voicelens.schemas.codegen import SchemaSource
 from voicelens.schemas.exceptions import UnfitDatumError as Unfit
 
 __all__ = ["FALLBACK_ERRORS", "compile_writer"]
@@ -68,37 +69,20 @@ _NAMESPACE: dict[str, Any] = {
 }
 
 
-class _Compiler:
+class _Compiler(SchemaSource):
     """Python source for one schema: a function ``_r<n>(d, o)`` for the top record (and for
     each record type that contains itself)."""
 
     def __init__(self) -> None:
-        self.named: dict[str, Any] = {}
-        self.functions: dict[str, str] = {}  # record full name -> function name
-        self.sources: list[str] = []
-        self.constants: dict[str, Any] = {}
+        super().__init__()
         self.enums: dict[str, str] = {}  # enum full name -> its constant's name
-        self._vars = 0
-        self._expanding: list[str] = []  # records being written inline, outermost first
-
-    def var(self) -> str:
-        self._vars += 1
-        return f"v{self._vars}"
-
-    def constant(self, value: Any) -> str:
-        name = f"_c{len(self.constants)}"
-        self.constants[name] = value
-        return name
 
     def record(self, schema: dict[str, Any]) -> str:
         """The function writing record ``schema`` (compiled once per name)."""
-        name = schema["name"]
-        if name in self.functions:
-            return self.functions[name]
-        function = f"_r{len(self.functions)}"
-        self.functions[name] = function
-        lines = [f"def {function}(d, o):", *self._body(schema, "d", 1)]
-        self.sources.append("\n".join(lines))
+        function, new = self.function_for(schema["name"])
+        if new:
+            lines = [f"def {function}(d, o):", *self._body(schema, "d", 1)]
+            self.sources.append("\n".join(lines))
         return function
 
     def _body(self, schema: dict[str, Any], d: str, depth: int) -> list[str]:
@@ -294,8 +278,7 @@ def compile_writer(schema: dict[str, Any]) -> Callable[[Any, bytearray], None]:
     """
     compiler = _Compiler()
     entry = compiler.record(schema)
-    namespace = {**_NAMESPACE, **compiler.constants}
-    code = compile("\n\n".join(compiler.sources), f"<avro writer {schema['name']}>", "exec")
-    exec(code, namespace)  # noqa: S102 -- source built above from a schema file of this package
-    writer: Callable[[Any, bytearray], None] = namespace[entry]
+    writer: Callable[[Any, bytearray], None] = compiler.build(
+        _NAMESPACE, entry, f"<avro writer {schema['name']}>"
+    )
     return writer

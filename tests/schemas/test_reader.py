@@ -6,11 +6,11 @@ import io
 from typing import Any
 
 import pytest
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from avro_support import DELIVERY_EVENT, NODE, fastavro_bytes, generated, node_chain
+from fastavro import parse_schema, schemaless_reader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.schemas.codec import (
     ConversationCodec,
     ConversationEnvelope,
@@ -26,12 +26,6 @@ CONVERSATION = load("conversation").current
 read_conversation = compile_reader(CONVERSATION)
 
 
-def fastavro_bytes(schema: Any, record: Any) -> bytes:
-    buf = io.BytesIO()
-    schemaless_writer(buf, schema, record)
-    return buf.getvalue()
-
-
 def fastavro_read(schema: Any, data: bytes) -> tuple[Any, int]:
     buf = io.BytesIO(data)
     return schemaless_reader(buf, schema, None), buf.tell()
@@ -45,11 +39,6 @@ def assert_read_as_fastavro_reads(schema: Any, data: bytes) -> None:
     assert end == expected_end == len(data)
     assert value == expected
     assert repr(value) == repr(expected)  # the same types and key order all the way down
-
-
-def generated(count: int, **options: Any) -> list[dict[str, Any]]:
-    opts = GeneratorOptions(count=count, end_time="2025-10-12T00:00:00Z", **options)
-    return list(Dataset.from_options(opts).conversations())
 
 
 @pytest.mark.parametrize("transcripts", [True, False])
@@ -73,25 +62,7 @@ def test_the_codec_decodes_with_it_to_the_conversation_it_encoded() -> None:
 
 
 def test_delivery_and_dataset_events_are_read_as_fastavro_reads_them() -> None:
-    event = {
-        "event_id": "t/0/1/2",
-        "call_id": None,
-        "dataset_id": "ds",
-        "outcome": "dead_lettered",
-        "http_status": 422,
-        "attempts": 1,
-        "latency_ms": 3,
-        "reason": "rejected",
-        "consumer_id": "c1",
-        "group": "g",
-        "topic": "t",
-        "partition": 0,
-        "offset": 1 << 40,
-        "first_attempt_at_ms": 1_700_000_000_000,
-        "finished_at_ms": 1_700_000_000_004,
-        "webhook": "https://hooks.example.com/…",
-        "idempotency_key": "msg_c",
-    }
+    event = dict(DELIVERY_EVENT)
     delivery = load("delivery").current
     assert_read_as_fastavro_reads(delivery, fastavro_bytes(delivery, event))
     assert DeliveryEventCodec().decode(DeliveryEventCodec().encode(event)) == event
@@ -244,20 +215,7 @@ def test_blocks_with_byte_sizes_and_several_blocks_are_read_as_fastavro_reads_th
 
 
 def test_a_record_within_itself_is_read_as_fastavro_reads_it() -> None:
-    node = parse_schema(
-        {
-            "type": "record",
-            "name": "Node",
-            "fields": [
-                {"name": "value", "type": "long"},
-                {"name": "next", "type": ["null", "Node"]},
-            ],
-        }
-    )
-    chain: dict[str, Any] | None = None
-    for value in range(40):
-        chain = {"value": value * 1_000_003, "next": chain}
-    assert_read_as_fastavro_reads(node, fastavro_bytes(node, chain))
+    assert_read_as_fastavro_reads(NODE, fastavro_bytes(NODE, node_chain()))
 
 
 def test_the_codec_reads_non_canonical_bytes_as_fastavro_and_refuses_trailing_ones() -> None:

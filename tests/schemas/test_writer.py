@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import copy
-import io
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from fastavro import parse_schema, schemaless_writer
+from avro_support import DELIVERY_EVENT, NODE, fastavro_bytes, generated, node_chain
+from fastavro import parse_schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.schemas import codec as codec_module
 from voicelens.schemas.codec import (
     ConversationCodec,
@@ -29,12 +28,6 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "vcp-0.3-examples"
 ENV = ConversationEnvelope("ev-1", "ds-1", 7, 1_700_000_000_123, "gen/1")
 CONVERSATION = load("conversation").current
 write_conversation = compile_writer(CONVERSATION)
-
-
-def fastavro_bytes(schema: Any, record: Any) -> bytes:
-    buf = io.BytesIO()
-    schemaless_writer(buf, schema, record)
-    return buf.getvalue()
 
 
 def specialised_bytes(writer: Any, record: Any) -> bytes:
@@ -65,11 +58,6 @@ def assert_same_without_fallback(conversation: dict[str, Any]) -> None:
     """The specialised writer takes the record (no fallback) and writes fastavro's bytes."""
     record = avro_record(conversation)
     assert specialised_bytes(write_conversation, record) == fastavro_bytes(CONVERSATION, record)
-
-
-def generated(count: int, **options: Any) -> list[dict[str, Any]]:
-    opts = GeneratorOptions(count=count, end_time="2025-10-12T00:00:00Z", **options)
-    return list(Dataset.from_options(opts).conversations())
 
 
 def test_generated_conversations_are_written_as_fastavro_writes_them() -> None:
@@ -147,25 +135,7 @@ def test_what_fastavro_refuses_is_still_an_encode_error() -> None:
 
 
 def test_delivery_and_dataset_events_are_written_as_fastavro_writes_them() -> None:
-    event = {
-        "event_id": "t/0/1/2",
-        "call_id": None,
-        "dataset_id": "ds",
-        "outcome": "dead_lettered",
-        "http_status": 422,
-        "attempts": 1,
-        "latency_ms": 3,
-        "reason": "rejected",
-        "consumer_id": "c1",
-        "group": "g",
-        "topic": "t",
-        "partition": 0,
-        "offset": 1 << 40,
-        "first_attempt_at_ms": 1_700_000_000_000,
-        "finished_at_ms": 1_700_000_000_004,
-        "webhook": "https://hooks.example.com/…",
-        "idempotency_key": "msg_c",
-    }
+    event = dict(DELIVERY_EVENT)
     delivery = load("delivery").current
     assert specialised_bytes(compile_writer(delivery), event) == fastavro_bytes(delivery, event)
     assert DeliveryEventCodec().encode(event)[10:] == fastavro_bytes(delivery, event)
@@ -255,17 +225,5 @@ def test_any_value_is_written_as_fastavro_writes_it_or_left_to_fastavro(
 
 
 def test_a_record_within_itself_is_written_as_fastavro_writes_it() -> None:
-    node = parse_schema(
-        {
-            "type": "record",
-            "name": "Node",
-            "fields": [
-                {"name": "value", "type": "long"},
-                {"name": "next", "type": ["null", "Node"]},
-            ],
-        }
-    )
-    chain: dict[str, Any] | None = None
-    for value in range(40):
-        chain = {"value": value * 1_000_003, "next": chain}
-    assert specialised_bytes(compile_writer(node), chain) == fastavro_bytes(node, chain)
+    chain = node_chain()
+    assert specialised_bytes(compile_writer(NODE), chain) == fastavro_bytes(NODE, chain)
