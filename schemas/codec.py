@@ -34,6 +34,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from voicelens.schemas.delivery_event import DeliveryEventRecord
 from voicelens.schemas.exceptions import DecodeError, EncodeError, UnknownSchemaError
 from voicelens.schemas.fingerprint import MARKER, fingerprint_bytes
+from voicelens.schemas.native_reader import compile_native_reader
 from voicelens.schemas.reader import READ_FALLBACK_ERRORS, compile_reader
 from voicelens.schemas.registry import SchemaSet, load
 from voicelens.schemas.writer import FALLBACK_ERRORS, compile_writer
@@ -237,11 +238,17 @@ def _specialised_writer(name: str) -> Callable[[Any, bytearray], None] | None:
 
 @cache
 def _specialised_reader(name: str) -> Callable[[bytes, int], tuple[Any, int]] | None:
-    """The current ``name`` schema's specialised reader (schemas/reader.py), compiled once per
-    process; None when the schema uses a type it does not specialise: fastavro alone then.
-    Records written with an older schema version are read by fastavro, which resolves them."""
+    """The current ``name`` schema's specialised reader, compiled once per process: the native
+    one (schemas/native_reader.py) where it was built, else the Python one (schemas/reader.py);
+    None when the schema uses a type neither specialises: fastavro alone then. Records written
+    with an older schema version are read by fastavro, which resolves them."""
+    schema = load(name).current
     try:
-        return compile_reader(load(name).current)
+        return compile_native_reader(schema)
+    except NotImplementedError:
+        pass
+    try:
+        return compile_reader(schema)
     except NotImplementedError:
         return None
 

@@ -78,8 +78,11 @@ def test_the_wheel_has_one_top_level_package(wheel: Path) -> None:
         "voicelens/schemas/conversation.avsc",
         "voicelens/schemas/history/conversation/v001.avsc",
         "voicelens/py.typed",
+        "voicelens/schemas/_reader.pyi",
     ):
         assert data in names, data
+    # The native Avro reader is built into it (this machine kind has a C compiler).
+    assert any(n.startswith("voicelens/schemas/_reader.") and n.endswith(".so") for n in names)
 
 
 @pytest.mark.parametrize("name", ["consumer", "producer", "report", "schemas"])
@@ -118,3 +121,18 @@ def test_the_installed_cli_works_from_any_directory(installed: Path, tmp_path: P
         check=True,
     )
     assert where.stdout.startswith(str(installed)), where.stdout
+    native = subprocess.run(
+        [
+            str(installed / "bin" / "python"),
+            "-c",
+            "from voicelens.schemas import native_reader as n, _reader; "
+            "print(n.AVAILABLE, _reader.__file__)",
+        ],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    available, path = native.stdout.split()
+    assert available == "True"
+    assert path.startswith(str(installed)), path  # the wheel's own build, not the work tree's

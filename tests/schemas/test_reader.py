@@ -1,8 +1,11 @@
-"""The specialised Avro reader returns exactly what fastavro returns, and leaves the rest to it."""
+"""Both specialised Avro readers (Python and native) return exactly what fastavro returns, and
+leave the rest to it."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import pytest
@@ -11,6 +14,7 @@ from fastavro import parse_schema, schemaless_reader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from voicelens.schemas import native_reader
 from voicelens.schemas.codec import (
     ConversationCodec,
     ConversationEnvelope,
@@ -23,7 +27,27 @@ from voicelens.schemas.registry import load
 
 ENV = ConversationEnvelope("ev-1", "ds-1", 7, 1_700_000_000_123, "gen/1")
 CONVERSATION = load("conversation").current
-read_conversation = compile_reader(CONVERSATION)
+
+Reader = Callable[[bytes, int], tuple[Any, int]]
+COMPILERS: dict[str, Callable[[Any], Reader]] = {
+    "python": compile_reader,
+    "native": native_reader.compile_native_reader,
+}
+#: Every test below runs on both readers.
+both = pytest.mark.parametrize("kind", list(COMPILERS))
+
+
+@cache
+def reader(kind: str, name: str) -> Reader:
+    return COMPILERS[kind]({"conversation": CONVERSATION, "small": SMALL}[name])
+
+
+def test_the_native_reader_was_built_and_is_the_codecs() -> None:
+    # This machine kind has a C compiler: a build that silently fell back to the Python reader
+    # would lose the speed the delivery benchmark counts on.
+    assert native_reader.AVAILABLE
+    codec = ConversationCodec()
+    assert type(codec._read).__name__ == "Reader"
 
 
 def fastavro_read(schema: Any, data: bytes) -> tuple[Any, int]:
@@ -31,22 +55,25 @@ def fastavro_read(schema: Any, data: bytes) -> tuple[Any, int]:
     return schemaless_reader(buf, schema, None), buf.tell()
 
 
-def assert_read_as_fastavro_reads(schema: Any, data: bytes) -> None:
+def assert_read_as_fastavro_reads(kind: str, schema: Any, data: bytes) -> None:
     """The specialised reader takes ``data`` whole (no fallback) and returns fastavro's value,
     key order included."""
-    value, end = compile_reader(schema)(data, 0)
+    value, end = COMPILERS[kind](schema)(data, 0)
     expected, expected_end = fastavro_read(schema, data)
     assert end == expected_end == len(data)
     assert value == expected
     assert repr(value) == repr(expected)  # the same types and key order all the way down
 
 
+@both
 @pytest.mark.parametrize("transcripts", [True, False])
-def test_generated_conversations_are_read_as_fastavro_reads_them(transcripts: bool) -> None:
+def test_generated_conversations_are_read_as_fastavro_reads_them(
+    kind: str, transcripts: bool
+) -> None:
     codec = ConversationCodec()
     for conversation in generated(300, transcripts=transcripts):
         body = codec.encode(ENV, conversation)[10:]
-        value, end = read_conversation(body, 0)
+        value, end = reader(kind, "conversation")(body, 0)
         expected, _ = fastavro_read(CONVERSATION, body)
         assert end == len(body)
         assert repr(value) == repr(expected)
@@ -61,10 +88,11 @@ def test_the_codec_decodes_with_it_to_the_conversation_it_encoded() -> None:
         assert list(decoded["vcp_payload"]) == list(conversation["vcp_payload"])
 
 
-def test_delivery_and_dataset_events_are_read_as_fastavro_reads_them() -> None:
+@both
+def test_delivery_and_dataset_events_are_read_as_fastavro_reads_them(kind: str) -> None:
     event = dict(DELIVERY_EVENT)
     delivery = load("delivery").current
-    assert_read_as_fastavro_reads(delivery, fastavro_bytes(delivery, event))
+    assert_read_as_fastavro_reads(kind, delivery, fastavro_bytes(delivery, event))
     assert DeliveryEventCodec().decode(DeliveryEventCodec().encode(event)) == event
     dataset = load("dataset").current
     record = {
@@ -74,7 +102,7 @@ def test_delivery_and_dataset_events_are_read_as_fastavro_reads_them() -> None:
         "manifest_json": '{"n": 1}',
         "updated_at": 5,
     }
-    assert_read_as_fastavro_reads(dataset, fastavro_bytes(dataset, record))
+    assert_read_as_fastavro_reads(kind, dataset, fastavro_bytes(dataset, record))
     codec = DatasetEventCodec()
     event = {"dataset_id": "ds", "manifest": {"n": 1}, "updated_at_ms": 5}
     assert codec.decode(codec.encode(event))["manifest"] == {"n": 1}
@@ -108,7 +136,6 @@ SMALL = parse_schema(
         ],
     }
 )
-read_small = compile_reader(SMALL)
 
 small_records = st.fixed_dictionaries(
     {
@@ -139,20 +166,22 @@ def same(a: Any, b: Any) -> bool:
     return repr(a) == repr(b)
 
 
+@both
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(record=small_records)
-def test_any_record_is_read_as_fastavro_reads_it(record: dict[str, Any]) -> None:
+def test_any_record_is_read_as_fastavro_reads_it(kind: str, record: dict[str, Any]) -> None:
     data = fastavro_bytes(SMALL, record)
-    value, end = read_small(data, 0)
+    value, end = reader(kind, "small")(data, 0)
     expected, expected_end = fastavro_read(SMALL, data)
     assert end == expected_end == len(data)
     assert same(value, expected)
 
 
+@both
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(record=small_records, data=st.data())
 def test_corrupt_bytes_are_left_to_fastavro_or_read_as_it_reads_them(
-    record: dict[str, Any], data: st.DataObject
+    kind: str, record: dict[str, Any], data: st.DataObject
 ) -> None:
     """Flip, cut or extend an encoded record: whatever the specialised reader still takes
     whole, fastavro reads to the same value; the rest it gives up on with a fallback error
@@ -165,7 +194,7 @@ def test_corrupt_bytes_are_left_to_fastavro_or_read_as_it_reads_them(
         raw = raw[: data.draw(st.integers(0, len(raw)))] + data.draw(st.binary(max_size=3))
     corrupt = bytes(raw)
     try:
-        value, end = read_small(corrupt, 0)
+        value, end = reader(kind, "small")(corrupt, 0)
     except READ_FALLBACK_ERRORS:
         return
     if end != len(corrupt):
@@ -182,7 +211,8 @@ def test_corrupt_bytes_are_left_to_fastavro_or_read_as_it_reads_them(
         (b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "a varint beyond 64 bits"),
     ],
 )
-def test_non_canonical_values_are_left_to_fastavro(data: bytes, why: str) -> None:
+@both
+def test_non_canonical_values_are_left_to_fastavro(kind: str, data: bytes, why: str) -> None:
     schema = parse_schema(
         {
             "type": "record",
@@ -191,11 +221,14 @@ def test_non_canonical_values_are_left_to_fastavro(data: bytes, why: str) -> Non
         }
     )
     with pytest.raises(READ_FALLBACK_ERRORS):
-        compile_reader(schema)(data, 0)
+        COMPILERS[kind](schema)(data, 0)
     fastavro_read(schema, data)  # fastavro has an answer of its own, which the codec keeps
 
 
-def test_blocks_with_byte_sizes_and_several_blocks_are_read_as_fastavro_reads_them() -> None:
+@both
+def test_blocks_with_byte_sizes_and_several_blocks_are_read_as_fastavro_reads_them(
+    kind: str,
+) -> None:
     schema = parse_schema(
         {
             "type": "record",
@@ -209,13 +242,14 @@ def test_blocks_with_byte_sizes_and_several_blocks_are_read_as_fastavro_reads_th
     # array: a block of -2 items (4 bytes follow) "x", "y", then a block of 1 "z", then 0;
     # map: a block of 1 ("k": 3), a block of -1 with its byte size, then 0.
     data = b"\x03\x08\x02x\x02y\x02\x02z\x00" + b"\x02\x02k\x06\x01\x06\x02j\x08\x00"
-    assert_read_as_fastavro_reads(schema, data)
-    value, _ = compile_reader(schema)(data, 0)
+    assert_read_as_fastavro_reads(kind, schema, data)
+    value, _ = COMPILERS[kind](schema)(data, 0)
     assert value == {"a": ["x", "y", "z"], "m": {"k": 3, "j": 4}}
 
 
-def test_a_record_within_itself_is_read_as_fastavro_reads_it() -> None:
-    assert_read_as_fastavro_reads(NODE, fastavro_bytes(NODE, node_chain()))
+@both
+def test_a_record_within_itself_is_read_as_fastavro_reads_it(kind: str) -> None:
+    assert_read_as_fastavro_reads(kind, NODE, fastavro_bytes(NODE, node_chain()))
 
 
 def test_the_codec_reads_non_canonical_bytes_as_fastavro_and_refuses_trailing_ones() -> None:
