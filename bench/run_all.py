@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import bench_decode
 import bench_delivery
 import bench_encode
 import bench_endpoints
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "generator": bench_generator.run,
     "producer": bench_producer.run,
     "encode": bench_encode.run,
+    "decode": bench_decode.run,
     "delivery": bench_delivery.run,
     "rate_limit": bench_rate_limit.run,
     "endpoints": bench_endpoints.run,
