@@ -67,6 +67,16 @@ class DeliveryConfig:
         """What a broker failure can make this member deliver twice, at most."""
         return self.max_uncommitted or 8 * self.max_in_flight
 
+    @property
+    def group_budget(self) -> float | None:
+        """Requests/s the whole group may send, over every endpoint (None: unlimited): what no
+        member can exceed, however many partitions it holds."""
+        if self.partition_rps is not None:
+            return self.partition_rps * self.partitions
+        if self.endpoint_rps is not None:
+            return self.endpoint_rps * self.endpoints
+        return None
+
     def partition_rate(self, partition: int) -> tuple[float | None, GridPosition]:
         """A partition's requests/s (None: unlimited) and its place on its endpoint's grid."""
         position = grid_position(partition, self.partitions, self.endpoints)

@@ -40,13 +40,28 @@ from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.schemas.codec import WriterLookup
 from voicelens.settings import KafkaSettings
 
-__all__ = ["DeliveryConfig", "DeliveryService", "RunStats"]
+__all__ = ["DeliveryConfig", "DeliveryService", "RunStats", "busy_wait"]
 
 log = logging.getLogger("voicelens.deliver")
 #: How long a cycle waits for records: long when idle, short while records are in process, so
 #: that paused partitions are resumed (and commits made) as soon as their backlog drains.
 _IDLE_WAIT = 0.2
 _BUSY_WAIT = 0.005
+#: While records are in process under a budget slower than one request per _BUSY_WAIT, a cycle
+#: waits one request interval of the group's budget, up to this: cycling faster than records
+#: can finish only burns CPU (each cycle is a round trip to the Kafka thread), and commits
+#: still follow each finished record within one interval.
+_PACED_WAIT_MAX = 0.05
+
+
+def busy_wait(config: DeliveryConfig) -> float:
+    """Seconds a cycle waits for records while some are in process (see _PACED_WAIT_MAX)."""
+    budget = config.group_budget
+    if budget is None:
+        return _BUSY_WAIT
+    return min(_PACED_WAIT_MAX, max(_BUSY_WAIT, 1.0 / budget))
+
+
 #: Seconds between asking again for start points the broker did not answer yet.
 _RESTORE_RETRY = 0.5
 
@@ -75,6 +90,7 @@ class DeliveryService:
         self.assigned_once = asyncio.Event()
         self._stopping = False
         self._last_restore = self._last_lag = self._last_group_check = -1e9
+        self._busy_wait = busy_wait(config)
         # Read at scrape time, from the metrics thread: the registry's published snapshot.
         metrics.IN_FLIGHT.set_function(self.in_flight)
         metrics.RECORDS_AT_RISK.set_function(lambda: self.registry.snapshot.at_risk)
@@ -132,7 +148,7 @@ class DeliveryService:
         # 1. What moved since the last round goes to Kafka with the poll.
         points = registry.commit_points()
         pause, resume = registry.flow_control()
-        wait = _BUSY_WAIT if registry.busy() else _IDLE_WAIT
+        wait = self._busy_wait if registry.busy() else _IDLE_WAIT
         msgs, positions, acknowledged = await kafka.run(
             functools.partial(kafka.cycle, points, pause, resume, wait)
         )
