@@ -10,6 +10,9 @@ seconds). From those arrival times:
   partitions with fewer records have run out and the others keep their R/P share;
 - the most requests in any calendar second (``int(t)``), and in any sliding 1-second window
   (stricter: a window may straddle two calendar seconds).
+
+It also reports what pacing costs: each member's CPU (user + system, all threads, start-up
+included) as a share of one core over its life.
 """
 
 from __future__ import annotations
@@ -89,6 +92,10 @@ def _measure(cleanup: Cleanup, rate: float, seconds: float) -> dict[str, Any]:
         produced=count,
         statuses=dict(Counter(str(doc["status"]) for doc in lines)),
         deliver=result.as_dict(),
+        # What pacing costs: each member's CPU (all threads, start-up included) over its life.
+        cpu_share_of_a_core_per_member=round(
+            result.cpu_seconds / max(result.wall_seconds, 1e-9) / PROCESSES, 4
+        ),
         average_met=None if head is None else abs(head - rate) <= 0.05 * rate,
         worst_window_met=(
             None
@@ -117,14 +124,16 @@ def run(quick: bool) -> dict[str, Any]:
     print_table(
         f"Rate limit: {PROCESSES} deliver processes, {PARTITIONS} partitions, recorded arrivals",
         ["--max-rps", "requests", "span s", "avg first 30 s", "30 s windows lo-hi",
-         "windows ±5 %", "max in a calendar s", "max in any 1 s", "avg ±5 %", "peak ≤ 1.2 R"],
+         "windows ±5 %", "max in a calendar s", "max in any 1 s", "avg ±5 %", "peak ≤ 1.2 R",
+         "CPU per member"],
         [[f"{r['rate']:g}", r["requests"], r["span_seconds"],
           fmt(r["average_first_30s"], ".2f"),
           f"{fmt(r['lowest_30s_average'], '.2f')}-{fmt(r['highest_30s_average'], '.2f')}",
           fmt(r["share_of_30s_windows_within_5pct"], ".0%"),
           r["max_calendar_second"], r["max_sliding_second"],
           {True: "met", False: "NOT met", None: "n/a (< 30 s)"}[r["average_met"]],
-          "met" if r["peak_met"] else "NOT met"]
+          "met" if r["peak_met"] else "NOT met",
+          f"{r['cpu_share_of_a_core_per_member']:.1%} of a core"]
          for r in results],
     )  # fmt: skip
     data = {"machine_before": before, "seconds_of_traffic": seconds, "runs": results}

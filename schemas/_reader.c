@@ -481,5 +481,11 @@ PyMODINIT_FUNC PyInit__reader(void) {
         Py_DECREF(m);
         return NULL;
     }
+    PyObject *all = Py_BuildValue("(s)", "Reader");
+    if (all == NULL || PyModule_AddObject(m, "__all__", all) < 0) {
+        Py_XDECREF(all);
+        Py_DECREF(m);
+        return NULL;
+    }
     return m;
 }
