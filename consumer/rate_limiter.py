@@ -16,7 +16,11 @@ pool their grid slots (:class:`MemberGrid`), so while one of them has nothing le
 others use its slots. Slots are never borrowed from partitions another member holds: that would
 need members to agree on who is idle, and a disagreement would put two requests in one slot.
 A slot claimed for a partition that is revoked before it comes is claimed again elsewhere
-(:meth:`TokenBucket.acquire` checks), since by then the partition's next owner may use it.
+(:meth:`TokenBucket.acquire` checks), since by then the partition's next owner may use it. A
+slot claimed by a request that is cancelled before it comes (its partition revoked, say) is
+given back, and the next claim takes it first: otherwise the dead claims of a revoked
+partition's requests (up to ``--max-in-flight`` of them, that many grid intervals ahead) would
+keep the member's other partitions from sending until they had all passed.
 
 A burst of one: idle time is not banked, and callers are served first come, first served.
 """
@@ -24,6 +28,7 @@ A burst of one: idle time is not banked, and callers are served first come, firs
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -50,7 +55,7 @@ class MemberGrid:
     (a partition added after start-up folds onto an existing one's phase).
     """
 
-    __slots__ = ("_holders", "_interval", "_next", "_step")
+    __slots__ = ("_holders", "_interval", "_next", "_returned", "_step")
 
     def __init__(self, rate: float, of: int) -> None:
         if rate <= 0 or not math.isfinite(rate):
@@ -65,6 +70,8 @@ class MemberGrid:
         self._holders: dict[int, int] = {}
         #: Phase -> the earliest slot not yet claimed; kept while the member holds the phase.
         self._next: dict[int, float] = {}
+        #: Slots claimed and given back unused, as a heap of (time, phase).
+        self._returned: list[tuple[float, int]] = []
 
     def join(self, phase: int) -> None:
         """A partition on ``phase`` is now held here."""
@@ -84,9 +91,18 @@ class MemberGrid:
         """Whether a partition on ``phase`` is still held here."""
         return phase in self._holders
 
+    def give_back(self, phase: int, at: float) -> None:
+        """A slot claimed with :meth:`claim` will not be used (its request was cancelled)."""
+        if phase in self._holders:
+            heapq.heappush(self._returned, (at, phase))
+
     def claim(self, earliest: float) -> tuple[int, float] | None:
         """Claim the first free slot at or after ``earliest`` on any phase held: ``(phase,
-        time)``, or None when no phase is held."""
+        time)``, or None when no phase is held. A slot given back counts as free until its
+        time has passed (or its phase is no longer held)."""
+        returned = self._returned
+        while returned and (returned[0][0] < earliest or returned[0][1] not in self._holders):
+            heapq.heappop(returned)
         best: tuple[int, float] | None = None
         interval = self._interval
         for phase, free in self._next.items():
@@ -95,6 +111,9 @@ class MemberGrid:
             at = offset + math.ceil((start - offset) / interval - _EPSILON) * interval
             if best is None or at < best[1]:
                 best = (phase, at)
+        if returned and best is not None and returned[0][0] <= best[1]:
+            at, phase = heapq.heappop(returned)
+            return phase, at
         if best is not None:
             self._next[best[0]] = best[1] + interval
         return best
@@ -194,7 +213,12 @@ class TokenBucket:
             wait, phase = self._claim()
             if wait > 0:
                 slot_at = self._clock() + wait
-                await self._sleep(wait)
+                try:
+                    await self._sleep(wait)
+                except asyncio.CancelledError:
+                    if phase is not None and self._grid is not None:
+                        self._grid.give_back(phase, slot_at)
+                    raise
                 waited += wait
                 if self._clock() - slot_at > self._late_limit:
                     continue

@@ -210,6 +210,82 @@ async def test_a_slot_of_a_partition_released_meanwhile_is_claimed_again() -> No
     assert not grid.holds(0)
 
 
+def test_a_slot_given_back_is_claimed_first_while_it_is_still_ahead() -> None:
+    grid = MemberGrid(10.0, 2)  # slots every 0.1 s, phases alternating
+    grid.join(0)
+    grid.join(1)
+    claimed = [grid.claim(100.0) for _ in range(6)]
+    assert [round(at, 1) for _, at in claimed] == [100.0, 100.1, 100.2, 100.3, 100.4, 100.5]
+    # The requests of 100.2 and 100.4 were cancelled: the next claims take those slots, earliest
+    # first, then go on after the last one claimed.
+    grid.give_back(*claimed[4])
+    grid.give_back(*claimed[2])
+    assert [round(at, 1) for _, at in (grid.claim(100.0) for _ in range(3))] == [
+        100.2,
+        100.4,
+        100.6,
+    ]
+    # One given back but already past, or on a phase no longer held, is not claimed again.
+    grid.give_back(*claimed[1])  # 100.1, phase 1
+    grid.give_back(*claimed[3])  # 100.3, phase 1
+    grid.leave(1)
+    assert grid.claim(100.15) == (0, pytest.approx(100.8))
+
+
+async def test_a_request_cancelled_while_waiting_gives_its_slot_back() -> None:
+    # Before the fix, a revoked partition's waiting requests kept their claims, and the member's
+    # other partitions sent nothing until every one of those slots had passed.
+    clock = FakeClock()
+
+    async def until_cancelled(_seconds: float) -> None:
+        await asyncio.Event().wait()
+
+    grid = MemberGrid(10.0, 2)  # slots every 0.1 s: phase 0 at .0, .2, ...; phase 1 at .1, .3
+    grid.join(0)
+    grid.join(1)
+    revoked = TokenBucket(5.0, slot=0, of=2, grid=grid, clock=clock, sleep=until_cancelled)
+    kept = TokenBucket(5.0, slot=1, of=2, grid=grid, clock=clock)
+    waiting = [asyncio.create_task(revoked.acquire()) for _ in range(20)]  # 2 s of slots
+    await asyncio.sleep(0)  # every one has claimed its slot, on either phase
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    grid.leave(0)
+    # The first slot of phase 1 given back (100.1), not one after 2 s of dead claims.
+    assert kept.reserve() == pytest.approx(0.1)
+    assert kept.reserve() == pytest.approx(0.3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rate=st.sampled_from([3.0, 10.0, 50.0]), data=st.data())
+def test_slots_given_back_are_never_used_twice(rate: float, data: st.DataObject) -> None:
+    grid = MemberGrid(rate, 3)
+    for phase in range(3):
+        grid.join(phase)
+    now = 100.0
+    used: list[float] = []
+    pending: list[tuple[int, float]] = []
+    for _ in range(data.draw(st.integers(20, 120))):
+        now += data.draw(st.floats(min_value=0, max_value=0.3))
+        claimed = grid.claim(now)
+        assert claimed is not None
+        assert claimed[1] >= now - 1e-9  # never a slot already past
+        pending.append(claimed)
+        # Some requests are cancelled before their slot, the rest send at it.
+        keep: list[tuple[int, float]] = []
+        for phase, at in pending:
+            if at <= now:
+                used.append(at)
+            elif data.draw(st.booleans()) and data.draw(st.booleans()):
+                grid.give_back(phase, at)
+            else:
+                keep.append((phase, at))
+        pending = keep
+    used.extend(at for _, at in pending)
+    assert len(set(used)) == len(used)
+    assert _worst_second(used) <= math.ceil(rate)
+
+
 def test_a_phase_stays_while_any_partition_holding_it_does() -> None:
     grid = MemberGrid(1.0, 2)
     grid.join(1)
