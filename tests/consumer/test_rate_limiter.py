@@ -286,6 +286,26 @@ def test_slots_given_back_are_never_used_twice(rate: float, data: st.DataObject)
     assert _worst_second(used) <= math.ceil(rate)
 
 
+@pytest.mark.parametrize("rate", [10.0, 300.0, 1_400.0, 20_000.0])
+def test_the_grid_hands_out_every_slot_at_epoch_times(rate: float) -> None:
+    # Slot times are epoch seconds (~1.8e9, rounded to ~2.4e-7 s): adding intervals in floats
+    # skipped a slot at about every second claim beyond ~500 req/s (1,400 gave 889/s).
+    now = 1_764_300_000.123
+    grid = MemberGrid(rate, 6)
+    for phase in range(6):
+        grid.join(phase)
+    own = TokenBucket(rate, clock=lambda: now)
+    for slots in (
+        [at for _, at in (grid.claim(now) for _ in range(3_000))],  # type: ignore[misc]
+        [now + own.reserve() for _ in range(3_000)],
+    ):
+        gaps = [b - a for a, b in itertools.pairwise(slots)]
+        # Epoch floats resolve ~2.4e-7 s: a gap is 1/R to within that; a skipped slot doubles it.
+        assert min(gaps) == pytest.approx(1 / rate, rel=0.02)
+        assert max(gaps) == pytest.approx(1 / rate, rel=0.02)  # none skipped
+        assert (len(slots) - 1) / (slots[-1] - slots[0]) == pytest.approx(rate, rel=1e-6)
+
+
 def test_a_phase_stays_while_any_partition_holding_it_does() -> None:
     grid = MemberGrid(1.0, 2)
     grid.join(1)
