@@ -51,6 +51,8 @@ _NONE_YET = -(1 << 62)
 def _index(t: float, offset: float, interval: float) -> int:
     """The index k of the first slot ``offset + k * interval`` at or after ``t``."""
     return math.ceil((t - offset) / interval - _EPSILON)
+
+
 #: How late after its slot a request may still leave, at least (see TokenBucket.acquire).
 _LATE_FLOOR = 0.05
 

@@ -8,6 +8,7 @@ import math
 from collections import Counter
 
 import pytest
+from delivery_support import delivery_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,21 +33,11 @@ from voicelens.consumer.webhook import WebhookClient
 
 
 def _config(partitions: int, endpoints: int, rps: float) -> DeliveryConfig:
-    return DeliveryConfig(
-        topic="t",
-        group="g",
-        consumer_id="c",
-        deliveries_topic="d",
-        dlq_topic="t.dlq",
+    return delivery_config(
         webhook_label="-",
-        partition_rps=None,
         partitions=partitions,
         max_in_flight=1,
         partition_window=1,
-        grace=1,
-        revoke_timeout=1,
-        until_drained=False,
-        end_offsets={},
         endpoint_rps=rps,
         endpoints=endpoints,
     )

@@ -4,6 +4,7 @@ counts as unable to progress (pure logic, fake clock)."""
 from __future__ import annotations
 
 import pytest
+from delivery_support import delivery_config
 
 from voicelens.consumer.delivery_config import DeliveryConfig
 from voicelens.consumer.partition_registry import PartitionRegistry, RegistrySnapshot
@@ -18,21 +19,12 @@ class Clock:
 
 
 def config() -> DeliveryConfig:
-    return DeliveryConfig(
+    return delivery_config(
         topic="t-registry",
-        group="g",
-        consumer_id="c",
-        deliveries_topic="d",
         dlq_topic="t-registry.dlq",
-        webhook_label="http://h/…",
-        partition_rps=None,
         partitions=4,
         max_in_flight=2,
         partition_window=2,
-        grace=1.0,
-        revoke_timeout=1.0,
-        until_drained=False,
-        end_offsets={},
         stall_after=60.0,
     )
 

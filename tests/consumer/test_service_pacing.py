@@ -6,25 +6,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from delivery_support import delivery_config
 
-from voicelens.consumer.service import DeliveryConfig, busy_wait
+from voicelens.consumer.service import busy_wait
 
-BASE = DeliveryConfig(
-    topic="t",
-    group="g",
-    consumer_id="c",
-    deliveries_topic="d",
-    dlq_topic="t.dlq",
-    webhook_label="http://h/…",
-    partition_rps=None,
-    partitions=6,
-    max_in_flight=64,
-    partition_window=16,
-    grace=1.0,
-    revoke_timeout=1.0,
-    until_drained=False,
-    end_offsets={},
-)
+BASE = delivery_config()
 
 
 def test_unlimited_delivery_cycles_every_5_ms() -> None:

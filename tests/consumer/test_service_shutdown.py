@@ -12,8 +12,8 @@ from typing import Any, cast
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from delivery_support import delivery_config
 
-from voicelens.consumer.delivery_config import DeliveryConfig
 from voicelens.consumer.kafka_side import KafkaSide
 from voicelens.consumer.partition_registry import CommitPoint
 from voicelens.kafka.exceptions import KafkaClientError
@@ -56,22 +56,7 @@ def points(**offsets: int) -> dict[int, CommitPoint]:
 
 
 def kafka_side_with(consumer: FakeConsumer) -> KafkaSide:
-    config = DeliveryConfig(
-        topic="t",
-        group="g",
-        consumer_id="c",
-        deliveries_topic="d",
-        dlq_topic="t.dlq",
-        webhook_label="http://h/…",
-        partition_rps=None,
-        partitions=2,
-        max_in_flight=1,
-        partition_window=1,
-        grace=1.0,
-        revoke_timeout=1.0,
-        until_drained=True,
-        end_offsets={},
-    )
+    config = delivery_config(partitions=2, max_in_flight=1, partition_window=1, until_drained=True)
     side = KafkaSide(KafkaSettings(), config)
     side.consumer = cast(Any, consumer)
     return side

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from voicelens.consumer.delivery_config import DeliveryConfig
 from voicelens.kafka import KafkaProducer
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.report.readers import read_topic
@@ -19,6 +20,28 @@ SECRET_PATH = "/vcp-webhook/a/acme/s/SuperSecretToken123"
 
 #: A `voicelens sink` process (see voicelens.sink.process).
 Sink = LocalSink
+
+
+def delivery_config(**changes: Any) -> DeliveryConfig:
+    """An engine configuration for pure-logic tests: one topic of 6 partitions, unlimited, with
+    ``changes`` on top."""
+    fields: dict[str, Any] = {
+        "topic": "t",
+        "group": "g",
+        "consumer_id": "c",
+        "deliveries_topic": "d",
+        "dlq_topic": "t.dlq",
+        "webhook_label": "http://h/…",
+        "partition_rps": None,
+        "partitions": 6,
+        "max_in_flight": 64,
+        "partition_window": 16,
+        "grace": 1.0,
+        "revoke_timeout": 1.0,
+        "until_drained": False,
+        "end_offsets": {},
+    }
+    return DeliveryConfig(**(fields | changes))
 
 
 def free_port() -> int:
