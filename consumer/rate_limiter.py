@@ -41,8 +41,7 @@ __all__ = ["MemberGrid", "RequestGate", "RequestSlots", "TokenBucket"]
 
 # Guards turning a time into a slot index against float error: a slot computed as 4.999999
 # must be 5. Slots are counted as integers from there on: epoch times carry ~2.4e-7 s of
-# rounding, and adding intervals to them in floats skipped a slot at every second claim or so
-# beyond ~500 req/s on a phase (a grid of 1,400 req/s handed out 889/s).
+# rounding, so adding intervals to them in floats and rounding back with ceil() skips slots.
 _EPSILON = 1e-9
 #: The index of "no slot claimed yet": below any real one.
 _NONE_YET = -(1 << 62)
