@@ -1,19 +1,23 @@
-"""The one part of the build pyproject.toml cannot state: the native Avro reader.
+"""The one part of the build pyproject.toml cannot state: the native Avro reader and writer.
 
-``schemas/_reader.c`` is optional: where it cannot be compiled (no C compiler or Python
-headers), the install goes on and the codec reads with the Python reader alone
-(``voicelens.schemas.native_reader.AVAILABLE`` is then False; the tests fail on it).
+``schemas/_reader.c`` and ``schemas/_writer.c`` are optional: where they cannot be compiled (no
+C compiler or Python headers), the install goes on and the codec reads and writes with the
+Python reader and writer alone (``AVAILABLE`` in ``voicelens.schemas.native_reader`` and
+``native_writer`` is then False; the tests fail on it).
 """
 
 from setuptools import Extension, setup
 
+_FLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror"]
+
 setup(
     ext_modules=[
         Extension(
-            "voicelens.schemas._reader",
-            ["schemas/_reader.c"],
+            f"voicelens.schemas.{name}",
+            [f"schemas/{name}.c"],
             optional=True,
-            extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror"],
+            extra_compile_args=_FLAGS,
         )
+        for name in ("_reader", "_writer")
     ]
 )

@@ -2,10 +2,10 @@
 
 Measured in one run:
 - in this process, on the same generated conversations (transcripts on): CPU µs per record of
-  ``ConversationCodec.encode`` with the specialised writer (``schemas/writer.py``) and with
-  fastavro's ``schemaless_writer`` alone (the codec with its specialised writer switched off,
-  as it encoded before it), in alternating rounds, the best round of each; the bytes of both
-  must be equal or the run fails;
+  ``ConversationCodec.encode`` with fastavro's ``schemaless_writer`` alone (the codec with its
+  specialised writer switched off), with the Python specialised writer (``schemas/writer.py``)
+  and with the native one (``schemas/_writer.c``, the codec as it runs), in alternating rounds,
+  the best round of each; the bytes of all three must be equal or the run fails;
 - ``voicelens produce --count N`` (default workers, transcripts on) to fresh topics, as a user
   runs it, alternating with ``--baseline VOICELENS``, another checkout's ``voicelens`` (the
   code before the change), when given: the command's own rate, MB/s of Avro values, and the CPU
@@ -52,9 +52,11 @@ _CPU_KEYS = (
 
 
 def _encode_rounds(count: int, rounds: int) -> dict[str, Any]:
-    """CPU µs per record of the codec with and without its specialised writer, same records."""
+    """CPU µs per record of the codec with each writer, same records, alternating rounds."""
     from voicelens.producer.generator import Dataset, GeneratorOptions
     from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope
+    from voicelens.schemas.registry import load
+    from voicelens.schemas.writer import compile_writer
 
     dataset = Dataset.from_options(
         GeneratorOptions(count=count, end_time=END_TIME, transcripts=True)
@@ -64,28 +66,35 @@ def _encode_rounds(count: int, rounds: int) -> dict[str, Any]:
         ConversationEnvelope(f"e-{i}", dataset.dataset_id, i, 0, dataset.generator_version)
         for i in range(count)
     ]
-    specialised = ConversationCodec()
+    native = ConversationCodec()  # the codec as it runs: the native writer where it was built
+    python = ConversationCodec()
+    python._write = compile_writer(load("conversation").current)
     plain = ConversationCodec()
-    plain._write = None  # the codec without its specialised writer: fastavro for every record
-    best = {"fastavro": float("inf"), "specialised": float("inf")}
+    plain._write = None  # the codec without a specialised writer: fastavro for every record
+    codecs = {"fastavro": plain, "python": python, "native": native}
+    best = dict.fromkeys(codecs, float("inf"))
     outputs: dict[str, list[bytes]] = {}
     for _ in range(rounds):
-        for name, codec in (("fastavro", plain), ("specialised", specialised)):
+        for name, codec in codecs.items():
             started = time.process_time()
             out = [codec.encode(e, c) for e, c in zip(envelopes, conversations, strict=True)]
             best[name] = min(best[name], time.process_time() - started)
             outputs[name] = out
-    if outputs["fastavro"] != outputs["specialised"]:
-        msg = "the specialised writer wrote other bytes than fastavro"
-        raise RuntimeError(msg)
+    for name in ("python", "native"):
+        if outputs[name] != outputs["fastavro"]:
+            msg = f"the {name} writer wrote other bytes than fastavro"
+            raise RuntimeError(msg)
     us = {name: seconds / count * 1e6 for name, seconds in best.items()}
     return {
         "count": count,
         "rounds": rounds,
+        "native_writer": type(native._write).__name__ == "Writer",
         "fastavro_us": us["fastavro"],
-        "specialised_us": us["specialised"],
-        "ratio": us["fastavro"] / us["specialised"],
-        "bytes_per_record": sum(map(len, outputs["specialised"])) / count,
+        "specialised_us": us["python"],
+        "native_us": us["native"],
+        "ratio": us["fastavro"] / us["python"],
+        "native_ratio": us["fastavro"] / us["native"],
+        "bytes_per_record": sum(map(len, outputs["native"])) / count,
         "identical_bytes": True,
     }
 
@@ -191,8 +200,11 @@ def run(quick: bool, baseline: str | None = None, rounds: int = 3) -> dict[str, 
         ["writer", "µs per record", "x fastavro"],
         [
             ["fastavro schemaless_writer (before)", f"{encode['fastavro_us']:.1f}", "1.0x"],
-            ["specialised (schemas/writer.py)", f"{encode['specialised_us']:.1f}",
+            ["specialised, Python (schemas/writer.py)", f"{encode['specialised_us']:.1f}",
              f"{encode['ratio']:.1f}x"],
+            ["specialised, native (schemas/_writer.c)" if encode["native_writer"]
+             else "(native writer not built: the Python one again)",
+             f"{encode['native_us']:.1f}", f"{encode['native_ratio']:.1f}x"],
         ],
     )  # fmt: skip
     rows = []

@@ -35,6 +35,7 @@ from voicelens.schemas.delivery_event import DeliveryEventRecord
 from voicelens.schemas.exceptions import DecodeError, EncodeError, UnknownSchemaError
 from voicelens.schemas.fingerprint import MARKER, fingerprint_bytes
 from voicelens.schemas.native_reader import compile_native_reader
+from voicelens.schemas.native_writer import compile_native_writer
 from voicelens.schemas.reader import READ_FALLBACK_ERRORS, compile_reader
 from voicelens.schemas.registry import SchemaSet, load
 from voicelens.schemas.writer import FALLBACK_ERRORS, compile_writer
@@ -228,10 +229,16 @@ class _Codec:
 
 @cache
 def _specialised_writer(name: str) -> Callable[[Any, bytearray], None] | None:
-    """The current ``name`` schema's specialised writer (schemas/writer.py), compiled once per
-    process; None when the schema uses a type it does not specialise: fastavro alone then."""
+    """The current ``name`` schema's specialised writer, compiled once per process: the native
+    one (schemas/native_writer.py) where it was built, else the Python one (schemas/writer.py);
+    None when the schema uses a type neither specialises: fastavro alone then."""
+    schema = load(name).current
     try:
-        return compile_writer(load(name).current)
+        return compile_native_writer(schema)
+    except NotImplementedError:
+        pass
+    try:
+        return compile_writer(schema)
     except NotImplementedError:
         return None
 

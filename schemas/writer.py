@@ -25,7 +25,7 @@ from typing import Any
 from voicelens.schemas.codegen import SchemaSource
 from voicelens.schemas.exceptions import UnfitDatumError as Unfit
 
-__all__ = ["FALLBACK_ERRORS", "compile_writer"]
+__all__ = ["FALLBACK_ERRORS", "branch_types", "compile_writer", "union_kind"]
 
 
 #: Errors a datum of another shape raises inside the specialised writer (a missing key, a
@@ -211,18 +211,12 @@ class _Compiler(SchemaSource):
         branch's range) falls back, and fastavro looks further."""
         pad = "    " * depth
         lines: list[str] = []
-        taken: set[type] = set()
-        for index, branch in enumerate(branches):
-            kind = _kind(branch, self.named)
-            if kind not in _TAKES:
-                raise NotImplementedError(f"union branch {kind}")
-            if kind == "record" and dict in taken:
-                # fastavro picks among record branches by the fields a datum has.
-                raise NotImplementedError("union of two records")
-            types = [t for t in _TAKES[kind] if t not in taken]
+        kinds = [union_kind(branch, self.named) for branch in branches]
+        for index, (branch, kind, types) in enumerate(
+            zip(branches, kinds, branch_types(kinds), strict=True)
+        ):
             if not types:
                 continue  # no plain value reaches this branch
-            taken.update(types)
             if kind == "null":
                 test = f"{v} is None"
             elif kind == "boolean":
@@ -254,7 +248,8 @@ _TAKES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _kind(schema: Any, named: dict[str, Any]) -> str:
+def union_kind(schema: Any, named: dict[str, Any]) -> str:
+    """The kind of a union branch: its type, a named type's type, or "logical"/"union"."""
     if isinstance(schema, str):
         return named[schema]["type"] if schema in named else schema
     if isinstance(schema, dict):
@@ -263,6 +258,24 @@ def _kind(schema: Any, named: dict[str, Any]) -> str:
             return "logical"  # a union with a logical type: left to fastavro
         return str(kind)
     return "union"
+
+
+def branch_types(kinds: list[str]) -> list[tuple[type, ...]]:
+    """Per branch of a union (by :func:`union_kind`), the plain Python types it is picked for,
+    as fastavro picks: the first branch whose validation takes the value. Empty where earlier
+    branches take all of them; NotImplementedError for a union the writers do not specialise."""
+    taken: set[type] = set()
+    out = []
+    for kind in kinds:
+        if kind not in _TAKES:
+            raise NotImplementedError(f"union branch {kind}")
+        if kind == "record" and dict in taken:
+            # fastavro picks among record branches by the fields a datum has.
+            raise NotImplementedError("union of two records")
+        types = tuple(t for t in _TAKES[kind] if t not in taken)
+        taken.update(types)
+        out.append(types)
+    return out
 
 
 def _encode_long(n: int) -> bytes:

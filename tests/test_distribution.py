@@ -79,10 +79,13 @@ def test_the_wheel_has_one_top_level_package(wheel: Path) -> None:
         "voicelens/schemas/history/conversation/v001.avsc",
         "voicelens/py.typed",
         "voicelens/schemas/_reader.pyi",
+        "voicelens/schemas/_writer.pyi",
     ):
         assert data in names, data
-    # The native Avro reader is built into it (this machine kind has a C compiler).
-    assert any(n.startswith("voicelens/schemas/_reader.") and n.endswith(".so") for n in names)
+    # The native Avro reader and writer are built into it (this machine kind has a C compiler).
+    for native in ("_reader", "_writer"):
+        prefix = f"voicelens/schemas/{native}."
+        assert any(n.startswith(prefix) and n.endswith(".so") for n in names), native
 
 
 @pytest.mark.parametrize("name", ["consumer", "producer", "report", "schemas"])
@@ -125,14 +128,15 @@ def test_the_installed_cli_works_from_any_directory(installed: Path, tmp_path: P
         [
             str(installed / "bin" / "python"),
             "-c",
-            "from voicelens.schemas import native_reader as n, _reader; "
-            "print(n.AVAILABLE, _reader.__file__)",
+            "from voicelens.schemas import native_reader as n, native_writer as w, _reader, "
+            "_writer; print(n.AVAILABLE and w.AVAILABLE, _reader.__file__, _writer.__file__)",
         ],
         cwd="/",
         capture_output=True,
         text=True,
         check=True,
     )
-    available, path = native.stdout.split()
+    available, *paths = native.stdout.split()
     assert available == "True"
-    assert path.startswith(str(installed)), path  # the wheel's own build, not the work tree's
+    for path in paths:  # the wheel's own builds, not the work tree's
+        assert path.startswith(str(installed)), path

@@ -1,8 +1,11 @@
-"""The specialised Avro writer writes exactly fastavro's bytes, and leaves the rest to fastavro."""
+"""Both specialised Avro writers (Python and native) write exactly fastavro's bytes, and leave
+the rest to fastavro."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from voicelens.schemas import codec as codec_module
+from voicelens.schemas import native_writer
 from voicelens.schemas.codec import (
     ConversationCodec,
     ConversationEnvelope,
@@ -27,7 +31,32 @@ from voicelens.schemas.writer import FALLBACK_ERRORS, compile_writer
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "vcp-0.3-examples"
 ENV = ConversationEnvelope("ev-1", "ds-1", 7, 1_700_000_000_123, "gen/1")
 CONVERSATION = load("conversation").current
-write_conversation = compile_writer(CONVERSATION)
+
+Writer = Callable[[Any, bytearray], None]
+COMPILERS: dict[str, Callable[[Any], Writer]] = {
+    "python": compile_writer,
+    "native": native_writer.compile_native_writer,
+}
+#: Every test below runs on both writers.
+both = pytest.mark.parametrize("kind", list(COMPILERS))
+
+
+@cache
+def writer(kind: str, name: str) -> Writer:
+    schemas = {
+        "conversation": CONVERSATION,
+        "small": SMALL,
+        "delivery": load("delivery").current,
+        "node": NODE,
+    }
+    return COMPILERS[kind](schemas[name])
+
+
+def test_the_native_writer_was_built_and_is_the_codecs() -> None:
+    # This machine kind has a C compiler: a build that silently fell back to the Python writer
+    # would lose the speed `voicelens produce` counts on.
+    assert native_writer.AVAILABLE
+    assert type(ConversationCodec()._write).__name__ == "Writer"
 
 
 def specialised_bytes(writer: Any, record: Any) -> bytes:
@@ -54,13 +83,15 @@ def avro_record(conversation: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def assert_same_without_fallback(conversation: dict[str, Any]) -> None:
+def assert_same_without_fallback(kind: str, conversation: dict[str, Any]) -> None:
     """The specialised writer takes the record (no fallback) and writes fastavro's bytes."""
     record = avro_record(conversation)
-    assert specialised_bytes(write_conversation, record) == fastavro_bytes(CONVERSATION, record)
+    written = specialised_bytes(writer(kind, "conversation"), record)
+    assert written == fastavro_bytes(CONVERSATION, record)
 
 
-def test_generated_conversations_are_written_as_fastavro_writes_them() -> None:
+@both
+def test_generated_conversations_are_written_as_fastavro_writes_them(kind: str) -> None:
     conversations = generated(300, seed=11) + generated(60, seed=5, vcp_mode="full")
     outcomes = set()
     turns = 0
@@ -68,15 +99,16 @@ def test_generated_conversations_are_written_as_fastavro_writes_them() -> None:
         custom = conversation["vcp_payload"]["custom"]
         outcomes.add(custom["outcome_hint"])
         turns += len(custom["transcript"])
-        assert_same_without_fallback(conversation)
+        assert_same_without_fallback(kind, conversation)
     assert len(outcomes) >= 6
     assert turns > 300 * 5  # transcripts were on: the turns went through the writer
 
 
-def test_conversations_without_transcripts_or_optional_parts() -> None:
+@both
+def test_conversations_without_transcripts_or_optional_parts(kind: str) -> None:
     for conversation in generated(40, seed=3, transcripts=False):
         assert "transcript" not in conversation["vcp_payload"]["custom"]
-        assert_same_without_fallback(conversation)
+        assert_same_without_fallback(kind, conversation)
     bare = copy.deepcopy(generated(1, seed=4)[0])
     payload = bare["vcp_payload"]
     # Every null branch: no custom parts, no optional VCP keys (absent, as a decoded record has).
@@ -89,24 +121,25 @@ def test_conversations_without_transcripts_or_optional_parts() -> None:
     metrics.pop("first_response_sec", None)
     metrics.pop("estimated_value_usd", None)
     payload["artifacts"] = dict.fromkeys(payload["artifacts"])
-    assert_same_without_fallback(bare)
+    assert_same_without_fallback(kind, bare)
 
 
-def test_files_as_produce_from_dir_reads_them() -> None:
+@both
+def test_files_as_produce_from_dir_reads_them(kind: str) -> None:
     files = sorted(EXAMPLES.glob("*.json"))
     assert len(files) == 8
     for path in files:
         doc = orjson.loads(path.read_bytes())
-        assert_same_without_fallback(doc)
+        assert_same_without_fallback(kind, doc)
         # A file with custom parts missing and keys of its own.
         custom = doc["vcp_payload"].setdefault("custom", {})
         custom.pop("transcript", None)
         custom.pop("region", None)
         custom["crm_ref"] = "A-17"
         custom["campaign"] = {"step": 2, "ids": [1, 2]}
-        assert_same_without_fallback(doc)
+        assert_same_without_fallback(kind, doc)
         del doc["vcp_payload"]["custom"]
-        assert_same_without_fallback(doc)
+        assert_same_without_fallback(kind, doc)
 
 
 def test_the_codec_writes_fastavros_bytes_for_shapes_it_leaves_to_fastavro() -> None:
@@ -118,8 +151,9 @@ def test_the_codec_writes_fastavros_bytes_for_shapes_it_leaves_to_fastavro() -> 
     odd = copy.deepcopy(doc)
     criteria = odd["vcp_payload"]["call"]["purpose_contract"]["success_criteria"]
     odd["vcp_payload"]["call"]["purpose_contract"]["success_criteria"] = tuple(criteria)
-    with pytest.raises(FALLBACK_ERRORS):
-        specialised_bytes(write_conversation, avro_record(odd))
+    for kind in COMPILERS:
+        with pytest.raises(FALLBACK_ERRORS):
+            specialised_bytes(writer(kind, "conversation"), avro_record(odd))
     assert codec.encode(ENV, odd) == plain
     assert codec.encode(ENV, odd)[10:] == fastavro_bytes(CONVERSATION, avro_record(odd))
 
@@ -134,10 +168,11 @@ def test_what_fastavro_refuses_is_still_an_encode_error() -> None:
         ConversationCodec().encode(ENV, doc)
 
 
-def test_delivery_and_dataset_events_are_written_as_fastavro_writes_them() -> None:
+@both
+def test_delivery_and_dataset_events_are_written_as_fastavro_writes_them(kind: str) -> None:
     event = dict(DELIVERY_EVENT)
     delivery = load("delivery").current
-    assert specialised_bytes(compile_writer(delivery), event) == fastavro_bytes(delivery, event)
+    assert specialised_bytes(writer(kind, "delivery"), event) == fastavro_bytes(delivery, event)
     assert DeliveryEventCodec().encode(event)[10:] == fastavro_bytes(delivery, event)
     with pytest.raises(EncodeError):
         DeliveryEventCodec().encode({**event, "outcome": "lost"})  # not an enum symbol
@@ -174,7 +209,6 @@ SMALL = parse_schema(
         ],
     }
 )
-write_small = compile_writer(SMALL)
 
 scalars = st.one_of(
     st.none(),
@@ -198,6 +232,7 @@ values = {
 }
 
 
+@both
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     record=st.fixed_dictionaries(
@@ -208,7 +243,7 @@ values = {
     replace=st.sampled_from([None, *values]),
 )
 def test_any_value_is_written_as_fastavro_writes_it_or_left_to_fastavro(
-    record: dict[str, Any], scalar: Any, replace: str | None
+    kind: str, record: dict[str, Any], scalar: Any, replace: str | None
 ) -> None:
     if replace is not None:
         record[replace] = scalar  # often a value of the wrong shape for its field
@@ -217,13 +252,14 @@ def test_any_value_is_written_as_fastavro_writes_it_or_left_to_fastavro(
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
         expected = None
     try:
-        written = specialised_bytes(write_small, record)
+        written = specialised_bytes(writer(kind, "small"), record)
     except FALLBACK_ERRORS:
         return  # the codec then writes with fastavro: its bytes or its error
     # What the specialised writer takes, fastavro takes too, to the same bytes.
     assert written == expected
 
 
-def test_a_record_within_itself_is_written_as_fastavro_writes_it() -> None:
+@both
+def test_a_record_within_itself_is_written_as_fastavro_writes_it(kind: str) -> None:
     chain = node_chain()
-    assert specialised_bytes(compile_writer(NODE), chain) == fastavro_bytes(NODE, chain)
+    assert specialised_bytes(writer(kind, "node"), chain) == fastavro_bytes(NODE, chain)
