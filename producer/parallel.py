@@ -18,6 +18,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing import forkserver
 
 import orjson
 
@@ -114,13 +115,25 @@ class ParallelEncoder:
         self._schema_id = schema_id
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> ParallelEncoder:
+    @staticmethod
+    def start_server() -> None:
+        """Start the fork server now, without waiting for it.
+
+        It spends ~1 s importing what workers need; started before the publisher's broker
+        round trips (topics, fencing, progress), that import runs beside them instead of
+        delaying the first block. Harmless when the server already runs.
+        """
         context = multiprocessing.get_context("forkserver")
         # Imported once in the fork server, so each worker forks with them loaded. Python 3.11
         # never preloads ``__main__`` there (CPython gh-126631, fixed in 3.13), so every worker
         # would run the main script again: ``voicelens`` imports the whole CLI, ~1.3 s of CPU
         # a worker. Only a server not yet running reads this list.
         context.set_forkserver_preload(list(_PRELOAD))
+        forkserver.ensure_running()
+
+    def __enter__(self) -> ParallelEncoder:
+        context = multiprocessing.get_context("forkserver")
+        self.start_server()
         self._pool = concurrent.futures.ProcessPoolExecutor(
             self._workers,
             mp_context=context,

@@ -94,6 +94,8 @@ class Publisher:
     ) -> PublishResult:
         """Publish every conversation of ``source`` not yet committed; raises unless all were."""
         started = time.monotonic()
+        if self._parallel(source, 0):
+            ParallelEncoder.start_server()  # its imports run beside the broker round trips
         self.ensure_topics()
         txn_id = f"voicelens-produce-{source.dataset_id}-{self.topic}"
         key = progress_key(source.dataset_id, self.topic)
@@ -212,11 +214,8 @@ class Publisher:
     ) -> Iterator[tuple[int, bytes, bytes, tuple[str, str]]]:
         """(position after it, Avro value, key, (scenario, provider)) of each record from
         ``resume`` on, feeding the manifest as they go."""
-        if (
-            self.workers > 1
-            and isinstance(source, GeneratedSource)
-            and source.count - resume >= self.parallel_from
-        ):
+        if self._parallel(source, resume):
+            assert isinstance(source, GeneratedSource)  # noqa: S101 -- _parallel checked it
             encoder = stack.enter_context(
                 ParallelEncoder(source.dataset, self.workers, self.schema_id)
             )
@@ -248,6 +247,14 @@ class Publisher:
                 payload["call"]["provider"],
             )
             yield index + 1, value, conversation["call_id"].encode(), mix_key
+
+    def _parallel(self, source: Source, resume: int) -> bool:
+        """Whether workers generate and encode (from conversation ``resume`` on)."""
+        return (
+            self.workers > 1
+            and isinstance(source, GeneratedSource)
+            and source.count - resume >= self.parallel_from
+        )
 
     def _commit(
         self,
