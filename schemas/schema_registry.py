@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx2
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro import parse_schema
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
@@ -31,6 +28,9 @@ from voicelens.schemas.exceptions import (
 )
 from voicelens.settings import BASE_CONFIG
 
+if TYPE_CHECKING:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
 __all__ = ["COMPATIBILITY", "SchemaRegistry", "SchemaRegistrySettings", "value_subject"]
 
 #: The rule every subject ``produce`` registers gets: new schemas read what old ones wrote.
@@ -39,8 +39,6 @@ _URL_SETTING = "--schema-registry-url / VOICELENS_SCHEMA_REGISTRY_URL"
 _AUTH_SETTING = "--schema-registry-basic-auth / VOICELENS_SCHEMA_REGISTRY_BASIC_AUTH"
 _SUBJECT_NOT_FOUND = 40401
 _SCHEMA_NOT_FOUND = 40403
-#: What the client raises: the registry's answer, or no answer (httpx2 is its HTTP library).
-_FAILURES = (SchemaRegistryError, httpx2.HTTPError, OSError)
 T = TypeVar("T")
 
 
@@ -110,7 +108,20 @@ class SchemaRegistry:
         }
         if settings.schema_registry_basic_auth is not None:
             conf["basic.auth.user.info"] = settings.schema_registry_basic_auth.get_secret_value()
-        self._client = SchemaRegistryClient(conf)
+        # The client library (with its HTTP and OAuth stack, ~0.2 s to import) is loaded here,
+        # not with this module: every command imports the module, few talk to a registry.
+        import httpx2
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        #: What the client raises: the registry's answer, or no answer (httpx2 is its HTTP
+        #: library).
+        self._failures: tuple[type[Exception], ...] = (
+            SchemaRegistryError,
+            httpx2.HTTPError,
+            OSError,
+        )
+        self._client: SchemaRegistryClient = SchemaRegistryClient(conf)
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -124,6 +135,8 @@ class SchemaRegistry:
 
     def _error(self, what: str, exc: Exception) -> RegistryError:
         """``exc`` (the client's) as one of ours, naming the setting to look at."""
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
         if isinstance(exc, SchemaRegistryError):
             status = exc.http_status_code
             text = f"{what}: HTTP {status} {exc.error_message}"
@@ -143,15 +156,15 @@ class SchemaRegistry:
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
-        except _FAILURES as exc:
+        except self._failures as exc:
             raise self._error(what, exc) from exc
 
     def registered(self, subject: str) -> Any | None:
         """The latest schema registered under ``subject``, as JSON; None for a new subject."""
         try:
             latest = self._client.get_latest_version(subject)
-        except _FAILURES as exc:
-            if isinstance(exc, SchemaRegistryError) and exc.error_code == _SUBJECT_NOT_FOUND:
+        except self._failures as exc:
+            if _error_code(exc) == _SUBJECT_NOT_FOUND:
                 return None
             raise self._error(f"latest version of {subject}", exc) from exc
         return json.loads(latest.schema.schema_str or "null")
@@ -167,7 +180,7 @@ class SchemaRegistry:
         old = self.registered(subject)
         if old is None:
             return []
-        candidate = Schema(json.dumps(schema), "AVRO")
+        candidate = _avro_schema(schema)
         ok = self._call(
             f"compatibility check of {subject}",
             lambda: self._client.test_compatibility(subject, candidate),
@@ -190,12 +203,14 @@ class SchemaRegistry:
         found = self.breaks(subject, schema)
         if found:
             raise IncompatibleSchemaError(subject, tuple(found), f"registry {self.url}")
-        candidate = Schema(json.dumps(schema), "AVRO")
+        candidate = _avro_schema(schema)
         try:
             return self._call(
                 f"registering {subject}", lambda: self._client.register_schema(subject, candidate)
             )
         except RegistryError as exc:
+            from confluent_kafka.schema_registry.error import SchemaRegistryError
+
             cause = exc.__cause__
             if isinstance(cause, SchemaRegistryError) and cause.http_status_code == 409:
                 # Registered in between by someone else, or a rule the check did not see.
@@ -207,8 +222,8 @@ class SchemaRegistry:
         (or it is not an Avro schema)."""
         try:
             found = self._client.get_schema(schema_id)
-        except _FAILURES as exc:
-            if isinstance(exc, SchemaRegistryError) and exc.error_code == _SCHEMA_NOT_FOUND:
+        except self._failures as exc:
+            if _error_code(exc) == _SCHEMA_NOT_FOUND:
                 return None
             raise self._error(f"schema id {schema_id}", exc) from exc
         if (found.schema_type or "AVRO") != "AVRO" or not found.schema_str:
@@ -218,3 +233,17 @@ class SchemaRegistry:
         except Exception as exc:  # fastavro raises several kinds for a schema it cannot parse
             msg = f"schema id {schema_id} in {self.url} is not a valid Avro schema: {exc}"
             raise RegistryError(msg) from exc
+
+
+def _avro_schema(schema: Any) -> Any:
+    """``schema`` (JSON) as the client's ``Schema`` of type AVRO."""
+    from confluent_kafka.schema_registry import Schema
+
+    return Schema(json.dumps(schema), "AVRO")
+
+
+def _error_code(exc: Exception) -> int | None:
+    """The registry's error code of one of the client's errors; None for any other error."""
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    return exc.error_code if isinstance(exc, SchemaRegistryError) else None

@@ -22,6 +22,21 @@ def test_the_cli_loads_without_scipy_or_matplotlib() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_cli_loads_without_the_schema_registry_client() -> None:
+    # confluent-kafka's registry client brings its HTTP and OAuth stack (~0.2 s to import);
+    # only a command given --schema-registry-url needs it. `voicelens produce` also loads the
+    # CLI in its fork server before the first block.
+    code = (
+        "import sys, voicelens.cli; "
+        "print(sorted(m for m in ('confluent_kafka.schema_registry', 'authlib', 'httpx2') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
 def test_report_without_the_report_extra_says_how_to_install_it(tmp_path: Path) -> None:
     # sys.modules[name] = None is how Python marks a module as not importable.
     code = (
