@@ -21,7 +21,7 @@ from fastavro.read import LOGICAL_READERS
 
 from voicelens.schemas.exceptions import UnfitDatumError
 
-__all__ = ["AVAILABLE", "compile_native_reader", "program"]
+__all__ = ["AVAILABLE", "PRIMITIVE_OPS", "Op", "compile_native_reader", "program"]
 
 try:
     from voicelens.schemas._reader import Reader
@@ -49,7 +49,8 @@ class Op(IntEnum):
     LOGICAL = 12
 
 
-_PRIMITIVES = {
+#: The node of each primitive type (the native writer uses the same).
+PRIMITIVE_OPS = {
     "null": Op.NULL,
     "boolean": Op.BOOLEAN,
     "int": Op.INT,
@@ -75,7 +76,7 @@ class _Program:
         return len(self.nodes) - 1
 
     def _primitive(self, name: str) -> int:
-        op = _PRIMITIVES.get(name)
+        op = PRIMITIVE_OPS.get(name)
         if op is None:
             raise NotImplementedError(name)  # bytes, fixed: the Python reader does not either
         index = self._plain.get(op)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from voicelens.schemas.exceptions import UnfitDatumError
-from voicelens.schemas.native_reader import Op
+from voicelens.schemas.native_reader import PRIMITIVE_OPS, Op
 from voicelens.schemas.writer import branch_types, union_kind
 
 __all__ = ["AVAILABLE", "KINDS", "compile_native_writer", "program"]
@@ -32,15 +32,6 @@ else:
 #: The Python types a union picks its branch by, in the order of ``_writer.c``'s ``K_*``.
 KINDS: tuple[type, ...] = (type(None), bool, str, int, float, dict, list)
 
-_PRIMITIVES = {
-    "null": Op.NULL,
-    "boolean": Op.BOOLEAN,
-    "int": Op.INT,
-    "long": Op.LONG,
-    "float": Op.FLOAT,
-    "double": Op.DOUBLE,
-    "string": Op.STRING,
-}
 #: Logical types written as their base type (a plain int), as the Python writer writes them.
 _LOGICAL = ("timestamp-millis", "timestamp-micros")
 
@@ -59,7 +50,7 @@ class _Program:
         return len(self.nodes) - 1
 
     def _primitive(self, name: str) -> int:
-        op = _PRIMITIVES.get(name)
+        op = PRIMITIVE_OPS.get(name)
         if op is None:
             raise NotImplementedError(name)  # bytes, fixed: the Python writer does not either
         index = self._plain.get(op)

@@ -11,7 +11,14 @@ from fastavro import parse_schema, schemaless_writer
 
 from voicelens.producer.generator import Dataset, GeneratorOptions
 
-__all__ = ["DELIVERY_EVENT", "NODE", "fastavro_bytes", "generated", "node_chain"]
+__all__ = [
+    "DELIVERY_EVENT",
+    "NODE",
+    "UNSPECIALISED",
+    "fastavro_bytes",
+    "generated",
+    "node_chain",
+]
 
 #: A dead-lettered delivery event: a null call id, an offset beyond 32 bits, a non-ASCII URL.
 DELIVERY_EVENT: dict[str, Any] = {
@@ -33,6 +40,24 @@ DELIVERY_EVENT: dict[str, Any] = {
     "webhook": "https://hooks.example.com/…",
     "idempotency_key": "msg_c",
 }
+
+#: Schemas with types neither the compiled readers nor writers specialise (bytes, fixed,
+#: decimal): fastavro alone reads and writes them.
+UNSPECIALISED: list[dict[str, Any]] = [
+    {"type": "record", "name": "B", "fields": [{"name": "b", "type": "bytes"}]},
+    {
+        "type": "record",
+        "name": "F",
+        "fields": [{"name": "f", "type": {"type": "fixed", "name": "X", "size": 2}}],
+    },
+    {
+        "type": "record",
+        "name": "D",
+        "fields": [
+            {"name": "d", "type": {"type": "bytes", "logicalType": "decimal", "precision": 4}}
+        ],
+    },
+]
 
 #: A record type that contains itself: the one kind of record compiled as its own function.
 NODE = parse_schema(

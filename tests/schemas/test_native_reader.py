@@ -10,7 +10,7 @@ import tracemalloc
 from typing import Any
 
 import pytest
-from avro_support import NODE, fastavro_bytes, generated, node_chain
+from avro_support import NODE, UNSPECIALISED, fastavro_bytes, generated, node_chain
 from fastavro import parse_schema
 
 from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope
@@ -35,27 +35,7 @@ def test_the_program_names_each_type_once_and_a_record_within_itself_as_a_cycle(
     assert len(strings) == 1  # one node per primitive, shared
 
 
-@pytest.mark.parametrize(
-    "schema",
-    [
-        {"type": "record", "name": "B", "fields": [{"name": "b", "type": "bytes"}]},
-        {
-            "type": "record",
-            "name": "F",
-            "fields": [{"name": "f", "type": {"type": "fixed", "name": "X", "size": 2}}],
-        },
-        {
-            "type": "record",
-            "name": "D",
-            "fields": [
-                {
-                    "name": "d",
-                    "type": {"type": "bytes", "logicalType": "decimal", "precision": 4},
-                }
-            ],
-        },
-    ],
-)
+@pytest.mark.parametrize("schema", UNSPECIALISED)
 def test_what_the_python_reader_does_not_specialise_the_native_one_does_not_either(
     schema: dict[str, Any],
 ) -> None:
