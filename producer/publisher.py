@@ -95,7 +95,9 @@ class Publisher:
         """Publish every conversation of ``source`` not yet committed; raises unless all were."""
         started = time.monotonic()
         if self._parallel(source, 0):
-            ParallelEncoder.start_server()  # its imports run beside the broker round trips
+            # Its imports run beside the broker round trips below. Should the resume point
+            # leave too few conversations for workers, it just idles until this process ends.
+            ParallelEncoder.start_server()
         self.ensure_topics()
         txn_id = f"voicelens-produce-{source.dataset_id}-{self.topic}"
         key = progress_key(source.dataset_id, self.topic)
