@@ -104,7 +104,7 @@ class ProduceCommand(
         print(
             f"produced {result.published} records to {self.topic} (dataset {result.dataset_id}, "
             f"{result.count} in all{resumed}{skipped}), {result.bytes:,} bytes, "
-            f"{result.seconds:.1f} s, {rate:,.0f} records/s",
+            f"{result.seconds:.1f} s, {rate:,.0f} records/s{_after_start(result)}",
             file=sys.stderr,
         )
 
@@ -144,3 +144,12 @@ class ProduceCommand(
         with Progress(console=terminal_console(), disable=not show, transient=True) as bar:
             task = bar.add_task(f"producing {source.dataset_id}", total=source.count)
             return publisher.publish(source, lambda done: bar.update(task, completed=done))
+
+
+def _after_start(result: PublishResult) -> str:
+    """The start-up and the rate after it: what a larger run of the same kind approaches."""
+    first = result.first_seconds
+    if first is None or result.published < 2 or result.seconds <= first:
+        return ""
+    steady = (result.published - 1) / (result.seconds - first)
+    return f" (first record after {first:.1f} s, then {steady:,.0f} records/s)"

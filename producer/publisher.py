@@ -51,6 +51,9 @@ class PublishResult:
     skipped: int
     bytes: int
     seconds: float
+    #: Seconds from the start to the first conversation handed to Kafka: the start-up (topics,
+    #: fencing, resume point, workers, first block). None when none was published.
+    first_seconds: float | None = None
 
 
 @dataclass
@@ -127,6 +130,7 @@ class Publisher:
             # keep key hashing: their ids may repeat, and a key stays on one partition.
             partitions = self.partitions if isinstance(source, GeneratedSource) else 0
             send = self._sender(producer)
+            first: float | None = None
             with contextlib.ExitStack() as stack:
                 records = self._records(source, resume, manifest, codec, stack)
                 for position, value, record_key, mix_key in records:
@@ -134,6 +138,8 @@ class Publisher:
                     if not open_txn:
                         producer.begin()
                         open_txn = True
+                        if first is None:  # once per transaction, not per record
+                            first = time.monotonic() - started
                     send(
                         topic,
                         value,
@@ -180,6 +186,7 @@ class Publisher:
                 skipped,
                 producer.acked_bytes,
                 time.monotonic() - started,
+                first,
             )
 
     def _sender(

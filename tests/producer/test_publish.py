@@ -69,9 +69,17 @@ def test_publishes_every_record_once_and_a_manifest(
     first = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "produced 700 records" in first.stderr
+    # The start-up and the rate after it, in the same line (what a larger run approaches).
+    line = re.search(
+        r"([\d.]+) s, [\d,]+ records/s \(first record after ([\d.]+) s, then [\d,]+ records/s\)",
+        first.stderr,
+    )
+    assert line is not None, first.stderr
+    assert 0 < float(line.group(2)) <= float(line.group(1))
     again = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "produced 0 records" in again.stderr  # resumed at the end: nothing twice
+    assert "first record after" not in again.stderr
     assert committed_indices(kafka_settings, topic) == Counter(range(700))
     manifests = [
         e
@@ -192,6 +200,8 @@ def test_parallel_encoding_publishes_what_one_process_would(
         publisher.parallel_from = 0  # 5,000 would otherwise stay in one process
         result = publisher.publish(GeneratedSource(Dataset.from_options(options)))
         assert result.published == options.count
+        assert result.first_seconds is not None
+        assert 0 < result.first_seconds <= result.seconds
         read = [
             (m.partition(), envelope.index, m.key(), conversation)
             for m in read_topic(kafka_settings, topic, lambda m: m)
