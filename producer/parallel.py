@@ -46,8 +46,8 @@ class EncodedBlock:
     days: Counter[str]
 
 
-#: What a worker imports: this module, and what the ``voicelens`` command's main script
-#: (and ``python -m voicelens``) imports.
+#: What a worker imports: this module (the generator and the codec), and the module of the
+#: ``voicelens`` command's main script, which each worker runs again (below).
 _PRELOAD = (__name__, "voicelens.cli")
 
 _dataset: Dataset | None = None
@@ -119,15 +119,16 @@ class ParallelEncoder:
     def start_server() -> None:
         """Start the fork server now, without waiting for it.
 
-        It spends ~1 s importing what workers need; started before the publisher's broker
+        It spends ~0.6 s importing what workers need; started before the publisher's broker
         round trips (topics, fencing, progress), that import runs beside them instead of
         delaying the first block. Harmless when the server already runs.
         """
         context = multiprocessing.get_context("forkserver")
         # Imported once in the fork server, so each worker forks with them loaded. Python 3.11
         # never preloads ``__main__`` there (CPython gh-126631, fixed in 3.13), so every worker
-        # would run the main script again: ``voicelens`` imports the whole CLI, ~1.3 s of CPU
-        # a worker. Only a server not yet running reads this list.
+        # runs the main script again: the ``voicelens`` script imports ``voicelens.cli``, which
+        # keeps the command tree out of its imports for this reason (~1 s a worker otherwise).
+        # Only a server not yet running reads this list.
         context.set_forkserver_preload(list(_PRELOAD))
         forkserver.ensure_running()
 

@@ -1,8 +1,13 @@
 """The ``voicelens`` command line.
 
 Every command is a frozen pydantic-settings model (flags and ``VOICELENS_*`` env vars from one
-definition, validated at start-up) with a ``cli_cmd`` method; this module only registers them and
-turns errors into a one-line message and an exit code.
+definition, validated at start-up) with a ``cli_cmd`` method, registered in
+:mod:`voicelens.commands`; this module runs them and turns errors into a one-line message and an
+exit code.
+
+It imports nothing heavy itself, the command tree only inside :func:`main`: ``produce``'s worker
+processes start by running the console script again (Python 3.11's fork server re-runs the main
+script in each worker), and that re-run imports this module without calling ``main``.
 """
 
 from __future__ import annotations
@@ -11,49 +16,18 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
-
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsError, get_subcommand
+from typing import TYPE_CHECKING
 
 from voicelens import __version__
-from voicelens.consumer.deliver_command import DeliverCommand
-from voicelens.consumer.replay_command import ReplayCommand
 from voicelens.exceptions import VoicelensError
-from voicelens.logs import configure_logging
-from voicelens.producer.generate_command import GenerateCommand
-from voicelens.producer.produce_command import ProduceCommand
-from voicelens.report.command import ReportCommand
-from voicelens.schemas.check_command import SchemasCommand
-from voicelens.settings import ENV_PREFIX, LogSettings, setting_label
-from voicelens.sink.command import SinkCommand
 
-__all__ = ["VoicelensCli", "main"]
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+__all__ = ["main"]
 
 log = logging.getLogger("voicelens")
-
-
-class VoicelensCli(
-    BaseSettings,
-    cli_prog_name="voicelens",
-    cli_kebab_case=True,
-    cli_implicit_flags=True,
-    cli_enforce_required=False,
-):
-    """Generate VCP 0.3 call data and deliver it through Kafka to webhooks."""
-
-    generate: CliSubCommand[GenerateCommand]
-    produce: CliSubCommand[ProduceCommand]
-    deliver: CliSubCommand[DeliverCommand]
-    replay: CliSubCommand[ReplayCommand]
-    sink: CliSubCommand[SinkCommand]
-    report: CliSubCommand[ReportCommand]
-    schemas: CliSubCommand[SchemasCommand]
-
-    def cli_cmd(self) -> None:
-        command = get_subcommand(self)
-        if isinstance(command, LogSettings):
-            configure_logging(command.log_level, command.log_format)
-        CliApp.run_subcommand(self)
 
 
 _SOURCE_ERROR = re.compile(r'(?:field "|encountered for )(?:\w+\.)?(\w+)')
@@ -61,6 +35,11 @@ _SOURCE_ERROR = re.compile(r'(?:field "|encountered for )(?:\w+\.)?(\w+)')
 
 def _describe(error: ValidationError) -> str:
     """One line per problem, naming the setting's flag and variable (never its value)."""
+    from pydantic_settings import SettingsError
+
+    from voicelens.commands import VoicelensCli
+    from voicelens.settings import setting_label
+
     lines = []
     for item in error.errors():
         path = list(item["loc"])
@@ -102,6 +81,8 @@ def _describe_source_error(exc: SettingsError) -> str:
     "kafka_config" from source "EnvSettingsSource"``, ``Parsing error encountered for
     deliver.kafka_config: ...``); the person typed a flag or a variable.
     """
+    from voicelens.settings import ENV_PREFIX, setting_label
+
     text = str(exc)
     match = _SOURCE_ERROR.search(text)
     if match is None:
@@ -130,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(2)
+    from pydantic import ValidationError
+    from pydantic_settings import CliApp, SettingsError
+
+    from voicelens.commands import VoicelensCli
+    from voicelens.logs import configure_logging
+
     configure_logging()
     try:
         CliApp.run(VoicelensCli, cli_args=args)
