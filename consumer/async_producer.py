@@ -13,12 +13,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AclOperation
 
 from voicelens import metrics
 from voicelens.kafka.configuration import producer_config
-from voicelens.kafka.exceptions import Access, KafkaClientError, authorization_error
+from voicelens.kafka.exceptions import (
+    Access,
+    KafkaClientError,
+    authorization_error,
+    wrap_kafka_error,
+)
 from voicelens.settings import KafkaSettings
 
 __all__ = ["AsyncProducer"]
@@ -73,6 +78,11 @@ class AsyncProducer:
             except BufferError:
                 self._producer.poll(0)
                 await asyncio.sleep(0.05)
+            except KafkaException as exc:
+                # Refused before it was queued: librdkafka already knows the topic refuses
+                # this principal (its metadata said so), the refusal the callback reports
+                # otherwise.
+                raise wrap_kafka_error(f"writing to {topic!r}", exc, _write(topic)) from exc
         if self._poller is None:
             self._poller = self._loop.create_task(self._poll(), name="voicelens-producer-poll")
         self._due += 1
@@ -103,8 +113,15 @@ def _resolve(future: asyncio.Future[None], err: KafkaError | None, topic: str) -
     if err is None:
         future.set_result(None)
         return
-    # A refusal for want of an ACL stops the member like any refused write, naming the ACL.
-    refused = authorization_error(
-        err, f"writing to {topic!r}", Access(topic=(AclOperation.WRITE, topic))
-    )
-    future.set_exception(refused or KafkaClientError(f"write not acknowledged: {err.str()}"))
+    future.set_exception(_refused(err, topic))
+
+
+def _refused(err: KafkaError, topic: str) -> KafkaClientError:
+    """A refused write as our error: for want of an ACL it stops the member like any refused
+    write, naming the ACL."""
+    refused = authorization_error(err, f"writing to {topic!r}", _write(topic))
+    return refused or KafkaClientError(f"write not acknowledged: {err.str()}")
+
+
+def _write(topic: str) -> Access:
+    return Access(topic=(AclOperation.WRITE, topic))
