@@ -224,6 +224,25 @@ def test_parallel_encoding_publishes_what_one_process_would(
     assert runs[2][1] == [GeneratedSource(Dataset.from_options(options)).manifest()]
 
 
+def test_the_journey_plan_is_made_once_before_the_workers_start() -> None:
+    kafka_settings = KafkaSettings(bootstrap_servers="127.0.0.1:1")  # not reached here
+    options = GeneratorOptions(count=3_000, seed=5, end_time="2026-11-01T00:00:00Z")
+    source = GeneratedSource(Dataset.from_options(options))
+    one = Publisher(kafka_settings, "t", 2, "d", workers=1)
+    assert one._start_early(source) is None  # no workers: nothing to start
+    assert "journeys" not in vars(source.dataset)
+    many = Publisher(kafka_settings, "t", 2, "d", workers=2)
+    many.parallel_from = 0
+    planning = many._start_early(source)
+    assert planning is not None
+    planning.result(timeout=60)
+    # Made on the helper thread and kept on the dataset, so the workers receive it with it.
+    plan = vars(source.dataset)["journeys"]
+    fresh = Dataset.from_options(options).journeys
+    assert plan.root.tolist() == fresh.root.tolist()
+    assert plan.previous.tolist() == fresh.previous.tolist()
+
+
 def test_existing_topic_with_other_partition_count_is_refused(
     kafka_settings: KafkaSettings, topic_factory: Callable[..., str]
 ) -> None:
