@@ -283,7 +283,7 @@ def _collector_paused() -> Iterator[None]:
     A block allocates a few hundred thousand acyclic dicts, lists and strings. The collector
     would otherwise run every 700 allocations and, as they survive, rescan them and everything
     the process imported. Nothing built here forms a cycle. Re-enabled with the block still
-    counted as young, the collector's next pass would traverse the whole block once more (~7 %
+    counted as young, the collector's next pass would traverse the whole block once more (~9 %
     of generating, bench/README.md): so the block is first moved to the oldest generation
     (``gc.freeze()`` then ``gc.unfreeze()``, two list splices that also zero the young count).
     Nothing stays frozen: cyclic garbage there is found by the next full collection. Where the

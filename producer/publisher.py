@@ -264,8 +264,9 @@ class Publisher:
         each would otherwise make it again before its first block (~4 µs a conversation of the
         dataset). Nothing else touches the dataset until the returned future is done.
 
-        Should the resume point leave too few conversations for workers, both were for nothing
-        (the server idles until this process ends). None where workers are not used.
+        Should the resume point leave too few conversations for workers, the server idles until
+        this process ends; the plan then serves this process's own generating. None where
+        workers are not used.
         """
         if not self._parallel(source, 0):
             return None

@@ -14,8 +14,8 @@ from voicelens.settings import KafkaSettings
 
 def test_a_write_refused_before_it_is_queued_is_our_error_naming_the_topic() -> None:
     # librdkafka refuses some records in produce() itself: one beyond message.max.bytes (as
-    # here), or one for a topic its metadata already says this principal may not write (seen
-    # in tests/secure: a traceback instead of the one-line refusal, before this was wrapped).
+    # here), or one for a topic its metadata already says this principal may not write. Either
+    # must end deliver with the one-line refusal, not a traceback.
     async def send() -> None:
         producer = AsyncProducer(
             KafkaSettings(bootstrap_servers="127.0.0.1:1"), asyncio.get_running_loop()

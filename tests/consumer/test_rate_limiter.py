@@ -233,8 +233,8 @@ def test_a_slot_given_back_is_claimed_first_while_it_is_still_ahead() -> None:
 
 
 async def test_a_request_cancelled_while_waiting_gives_its_slot_back() -> None:
-    # Before the fix, a revoked partition's waiting requests kept their claims, and the member's
-    # other partitions sent nothing until every one of those slots had passed.
+    # A revoked partition's waiting requests must not keep their claims: the member's other
+    # partitions would send nothing until every one of those slots had passed.
     clock = FakeClock()
 
     async def until_cancelled(_seconds: float) -> None:
@@ -288,8 +288,8 @@ def test_slots_given_back_are_never_used_twice(rate: float, data: st.DataObject)
 
 @pytest.mark.parametrize("rate", [10.0, 300.0, 1_400.0, 20_000.0])
 def test_the_grid_hands_out_every_slot_at_epoch_times(rate: float) -> None:
-    # Slot times are epoch seconds (~1.8e9, rounded to ~2.4e-7 s): adding intervals in floats
-    # skipped a slot at about every second claim beyond ~500 req/s (1,400 gave 889/s).
+    # Slot times are epoch seconds (~1.8e9, rounded to ~2.4e-7 s): adding intervals to them in
+    # floats and rounding back skips slots (at 1,400 req/s, ~890/s went out that way).
     now = 1_764_300_000.123
     grid = MemberGrid(rate, 6)
     for phase in range(6):
@@ -308,8 +308,8 @@ def test_the_grid_hands_out_every_slot_at_epoch_times(rate: float) -> None:
 
 @pytest.mark.parametrize("partitions", [1, 3, 6, 12])
 def test_every_budget_up_to_300_gets_its_rate_when_backlogged(partitions: int) -> None:
-    # Float slot arithmetic lost 1 % or more for 425 of these 1,200 budgets (R = 5 over 6
-    # partitions sent 4/s; R = 13 over 6, 8/s): which ones depended on the numbers.
+    # Slot arithmetic in floats loses 1 % or more for 425 of these 1,200 budgets (R = 5 over 6
+    # partitions sends 4/s; R = 13 over 6, 8/s), which ones depending on the numbers.
     now = 1_764_300_000.123
     for rate in range(1, 301):
         grid = MemberGrid(float(rate), partitions)
