@@ -114,6 +114,10 @@ class ParallelEncoder:
         #: The registry id to write the Confluent wire format with; None: single-object.
         self._schema_id = schema_id
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        #: Blocks submitted, in order, from conversation ``_first``; the next to submit.
+        self._pending: deque[concurrent.futures.Future[EncodedBlock]] = deque()
+        self._first: int | None = None
+        self._starts: Iterator[int] = iter(())
 
     @staticmethod
     def start_server() -> None:
@@ -144,26 +148,53 @@ class ParallelEncoder:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers, dropping blocks not yet taken; harmless when closed."""
+        self._pending.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def prefetch(self, start: int) -> None:
+        """Start building the first blocks from conversation ``start`` now.
+
+        The publisher calls this before it knows where to resume (the broker round trips of
+        fencing and reading progress), betting on ``start``: :meth:`blocks` from the same start
+        takes them as they are, from any other start drops them.
+        """
+        self._cancel()
+        self._fill(start)
+
     def blocks(self, start: int) -> Iterator[EncodedBlock]:
         """Blocks from conversation ``start`` to the end of the dataset, in order."""
-        pool = self._pool
-        assert pool is not None, "use ParallelEncoder as a context manager"  # noqa: S101
-        count = self._dataset.count
-        starts = iter(range(start, count, BLOCK))
-        pending: deque[concurrent.futures.Future[EncodedBlock]] = deque()
-
-        def submit() -> None:
-            first = next(starts, None)
-            if first is not None:
-                pending.append(pool.submit(_encode, first, min(first + BLOCK, count)))
-
-        for _ in range(2 * self._workers):
-            submit()
+        if self._first != start:
+            self._cancel()
+            self._fill(start)
+        self._first = None  # what was prefetched is taken
+        pending = self._pending
         while pending:
             block = pending.popleft().result()
-            submit()
+            self._submit()
             yield block
+
+    def _fill(self, start: int) -> None:
+        self._first = start
+        self._starts = iter(range(start, self._dataset.count, BLOCK))
+        for _ in range(2 * self._workers):
+            self._submit()
+
+    def _submit(self) -> None:
+        pool = self._pool
+        assert pool is not None, "use ParallelEncoder as a context manager"  # noqa: S101
+        first = next(self._starts, None)
+        if first is not None:
+            stop = min(first + BLOCK, self._dataset.count)
+            self._pending.append(pool.submit(_encode, first, stop))
+
+    def _cancel(self) -> None:
+        """Drop the blocks in flight: those not started are cancelled, the others discarded."""
+        while self._pending:
+            self._pending.pop().cancel()
+        self._first = None

@@ -98,7 +98,17 @@ class Publisher:
     ) -> PublishResult:
         """Publish every conversation of ``source`` not yet committed; raises unless all were."""
         started = time.monotonic()
-        planning = self._start_early(source)
+        with contextlib.ExitStack() as workers:
+            early = self._start_early(source, workers)
+            return self._publish(source, progress, started, early)
+
+    def _publish(
+        self,
+        source: Source,
+        progress: Callable[[int], None] | None,
+        started: float,
+        early: concurrent.futures.Future[ParallelEncoder] | None,
+    ) -> PublishResult:
         self.ensure_topics()
         txn_id = f"voicelens-produce-{source.dataset_id}-{self.topic}"
         key = progress_key(source.dataset_id, self.topic)
@@ -109,8 +119,8 @@ class Publisher:
         with TransactionalProducer(self.settings, txn_id, timeout=self.timeout) as producer:
             producer.init()  # fences a killed run and aborts its open transaction
             resume = read_progress(self.settings, self.datasets_topic, key)
-            if planning is not None:
-                planning.result()  # the plan is made: the dataset is this thread's alone again
+            # The plan is made and the workers started: the dataset is this thread's alone again.
+            encoder = self._encoder(early, source, resume)
             if resume:
                 log.info("resuming dataset %s at %d of %d", source.dataset_id, resume, source.count)
             index = resume
@@ -131,31 +141,32 @@ class Publisher:
             partitions = self.partitions if isinstance(source, GeneratedSource) else 0
             send = self._sender(producer)
             first: float | None = None
-            with contextlib.ExitStack() as stack:
-                records = self._records(source, resume, manifest, codec, stack)
-                for position, value, record_key, mix_key in records:
-                    index = position
-                    if not open_txn:
-                        producer.begin()
-                        open_txn = True
-                        if first is None:  # once per transaction, not per record
-                            first = time.monotonic() - started
-                    send(
-                        topic,
-                        value,
-                        record_key,
-                        (position - 1) % partitions if partitions else None,
-                    )
-                    mix[mix_key] += 1
-                    in_txn += 1
-                    sent += 1
-                    if in_txn >= self.transaction_size:
-                        self._commit(producer, dataset_codec, key, source.dataset_id, index)
-                        _export(mix, in_txn, produced_records)
-                        open_txn = False
-                        in_txn = 0
-                        if progress:
-                            progress(index)
+            records = self._records(source, resume, manifest, codec, encoder)
+            for position, value, record_key, mix_key in records:
+                index = position
+                if not open_txn:
+                    producer.begin()
+                    open_txn = True
+                    if first is None:  # once per transaction, not per record
+                        first = time.monotonic() - started
+                send(
+                    topic,
+                    value,
+                    record_key,
+                    (position - 1) % partitions if partitions else None,
+                )
+                mix[mix_key] += 1
+                in_txn += 1
+                sent += 1
+                if in_txn >= self.transaction_size:
+                    self._commit(producer, dataset_codec, key, source.dataset_id, index)
+                    _export(mix, in_txn, produced_records)
+                    open_txn = False
+                    in_txn = 0
+                    if progress:
+                        progress(index)
+            if encoder is not None:
+                encoder.close()  # the workers are done: stopped before the last commit
             # The manifest goes out with the last transaction: a dataset is announced complete
             # only when its last conversation commits.
             if not open_txn:
@@ -219,15 +230,12 @@ class Publisher:
         resume: int,
         manifest: ManifestBuilder,
         codec: ConversationCodec,
-        stack: contextlib.ExitStack,
+        encoder: ParallelEncoder | None,
     ) -> Iterator[tuple[int, bytes, bytes, tuple[str, str]]]:
         """(position after it, Avro value, key, (scenario, provider)) of each record from
-        ``resume`` on, feeding the manifest as they go."""
-        if self._parallel(source, resume):
-            assert isinstance(source, GeneratedSource)  # noqa: S101 -- _parallel checked it
-            encoder = stack.enter_context(
-                ParallelEncoder(source.dataset, self.workers, self.schema_id)
-            )
+        ``resume`` on, feeding the manifest as they go; from the workers' blocks with
+        ``encoder``."""
+        if encoder is not None:
             for block in encoder.blocks(resume):
                 manifest.add_block(block.mix, block.days, block.canonical)
                 position = block.start
@@ -257,27 +265,61 @@ class Publisher:
             )
             yield index + 1, value, conversation["call_id"].encode(), mix_key
 
-    def _start_early(self, source: Source) -> concurrent.futures.Future[Any] | None:
-        """Start what the workers need before the broker round trips (topics, fencing,
-        progress), so it runs beside them: the fork server (its imports), and the dataset's
-        journey plan on a helper thread. The plan then travels to the workers with the dataset;
-        each would otherwise make it again before its first block (~4 µs a conversation of the
-        dataset). Nothing else touches the dataset until the returned future is done.
+    def _start_early(
+        self, source: Source, stack: contextlib.ExitStack
+    ) -> concurrent.futures.Future[ParallelEncoder] | None:
+        """Start the workers before the broker round trips (topics, fencing, progress), so
+        their start-up and first blocks run beside them. None where workers are not used.
 
-        Should the resume point leave too few conversations for workers, the server idles until
-        this process ends; the plan then serves this process's own generating. None where
-        workers are not used.
+        The fork server starts at once (its imports). A helper thread makes the dataset's
+        journey plan (the workers receive it with the dataset; each would otherwise make it
+        again, ~4 µs a conversation of the dataset), starts the workers and has them build the
+        first blocks from conversation 0: a fresh dataset's resume point. A resumed run drops
+        those blocks. The encoder is the helper's until the returned future is done, and
+        nothing else touches the dataset until then. ``stack`` closes it, waiting for the
+        helper first.
         """
         if not self._parallel(source, 0):
             return None
         assert isinstance(source, GeneratedSource)  # noqa: S101 -- _parallel checked it
         ParallelEncoder.start_server()
         dataset = source.dataset
-        helper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voicelens-plan")
+        encoder = ParallelEncoder(dataset, self.workers, self.schema_id)
+
+        def start() -> ParallelEncoder:
+            _ = dataset.journeys  # made before the workers start, so they receive it
+            encoder.__enter__()
+            encoder.prefetch(0)
+            return encoder
+
+        helper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voicelens-start")
         try:
-            return helper.submit(lambda: dataset.journeys)
+            starting = helper.submit(start)
         finally:
-            helper.shutdown(wait=False)  # its one thread ends with the plan
+            helper.shutdown(wait=False)  # its one thread ends with the start
+
+        def close() -> None:
+            concurrent.futures.wait([starting])
+            encoder.close()
+
+        stack.callback(close)
+        return starting
+
+    def _encoder(
+        self,
+        early: concurrent.futures.Future[ParallelEncoder] | None,
+        source: Source,
+        resume: int,
+    ) -> ParallelEncoder | None:
+        """The workers' encoder for conversations ``resume`` on; None where this process
+        generates them (too few left for workers to pay)."""
+        if early is None:
+            return None
+        encoder = early.result()
+        if self._parallel(source, resume):
+            return encoder
+        encoder.close()  # the plan it made serves this process's own generating
+        return None
 
     def _parallel(self, source: Source, resume: int) -> bool:
         """Whether workers generate and encode (from conversation ``resume`` on)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from voicelens.exceptions import VoicelensError
 from voicelens.kafka import TopicAdmin
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.publisher import Publisher
@@ -224,23 +226,63 @@ def test_parallel_encoding_publishes_what_one_process_would(
     assert runs[2][1] == [GeneratedSource(Dataset.from_options(options)).manifest()]
 
 
-def test_the_journey_plan_is_made_once_before_the_workers_start() -> None:
+def test_the_workers_start_with_the_plan_before_the_broker_answers() -> None:
     kafka_settings = KafkaSettings(bootstrap_servers="127.0.0.1:1")  # not reached here
     options = GeneratorOptions(count=3_000, seed=5, end_time="2026-11-01T00:00:00Z")
     source = GeneratedSource(Dataset.from_options(options))
     one = Publisher(kafka_settings, "t", 2, "d", workers=1)
-    assert one._start_early(source) is None  # no workers: nothing to start
+    with contextlib.ExitStack() as stack:
+        assert one._start_early(source, stack) is None  # no workers: nothing to start
     assert "journeys" not in vars(source.dataset)
     many = Publisher(kafka_settings, "t", 2, "d", workers=2)
     many.parallel_from = 0
-    planning = many._start_early(source)
-    assert planning is not None
-    planning.result(timeout=60)
-    # Made on the helper thread and kept on the dataset, so the workers receive it with it.
-    plan = vars(source.dataset)["journeys"]
-    fresh = Dataset.from_options(options).journeys
-    assert plan.root.tolist() == fresh.root.tolist()
-    assert plan.previous.tolist() == fresh.previous.tolist()
+    with contextlib.ExitStack() as stack:
+        starting = many._start_early(source, stack)
+        assert starting is not None
+        encoder = starting.result(timeout=60)
+        # Made on the helper thread and kept on the dataset, so the workers received it with it.
+        plan = vars(source.dataset)["journeys"]
+        fresh = Dataset.from_options(options).journeys
+        assert plan.root.tolist() == fresh.root.tolist()
+        assert plan.previous.tolist() == fresh.previous.tolist()
+        # The first blocks are on their way from conversation 0, the broker not yet asked.
+        first = next(encoder.blocks(0))
+        assert first.start == 0
+        assert first.keys[0] == source.dataset.conversation(0)["call_id"].encode()
+    assert not _fork_server_children(), "the workers outlived the publisher's exit"
+
+
+def test_workers_started_early_stop_when_the_broker_is_unreachable() -> None:
+    settings = KafkaSettings(bootstrap_servers="127.0.0.1:1")
+    options = GeneratorOptions(count=3_000, seed=5, end_time="2026-11-01T00:00:00Z")
+    publisher = Publisher(settings, "t", 2, "d", workers=2, timeout=3)
+    publisher.parallel_from = 0
+    # Held, the error's traceback keeps the publisher's frames (and any encoder) alive: the
+    # workers must be stopped by the publisher, not by the collector freeing their pool.
+    with pytest.raises(VoicelensError) as failed:
+        publisher.publish(GeneratedSource(Dataset.from_options(options)))
+    assert "127.0.0.1:1" in str(failed.value) or "metadata" in str(failed.value)
+    assert not _fork_server_children(), "workers left running after the failed publish"
+
+
+def _fork_server_children() -> set[int]:
+    """Live children of this process's fork server: its encoding workers."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+                parent = _parent(int(proc.name))
+                grandparent = _parent(parent)
+            except (OSError, ValueError):
+                continue
+            if b"multiprocessing.forkserver" in cmdline and grandparent == os.getpid():
+                found.add(int(proc.name))
+    return found
+
+
+def _parent(pid: int) -> int:
+    return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_existing_topic_with_other_partition_count_is_refused(

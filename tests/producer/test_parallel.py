@@ -1,0 +1,102 @@
+"""The encoding workers (``producer/parallel.py``): real worker processes, no broker.
+
+The blocks they build are the sequential generator's, in order, from wherever the publisher
+resumes; blocks started before the resume point was known are used only when it is theirs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.producer.parallel import BLOCK, EncodedBlock, ParallelEncoder
+from voicelens.schemas.codec import ConversationCodec
+
+COUNT = 2 * BLOCK + BLOCK // 2
+codec = ConversationCodec()
+
+
+@pytest.fixture(scope="module")
+def dataset() -> Dataset:
+    return Dataset.from_options(
+        GeneratorOptions(count=COUNT, seed=11, end_time="2026-11-01T00:00:00Z")
+    )
+
+
+def _check(blocks: list[EncodedBlock], dataset: Dataset, start: int) -> None:
+    """``blocks`` hold conversations ``start`` .. the end, in order, as the generator makes them."""
+    assert [b.start for b in blocks] == list(range(start, COUNT, BLOCK))
+    conversations = list(dataset.conversations(start))
+    assert [k for b in blocks for k in b.keys] == [c["call_id"].encode() for c in conversations]
+    assert b"".join(b.canonical for b in blocks) == b"".join(map(orjson.dumps, conversations))
+    decoded = [codec.decode(v) for b in blocks for v in b.values]
+    assert [envelope.index for envelope, _ in decoded] == list(range(start, COUNT))
+    assert [conversation for _, conversation in decoded] == conversations
+
+
+def _workers_of_this_process() -> set[int]:
+    """Live children of this process's fork server: the worker processes."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            grandparent = int(
+                (Path("/proc") / str(parent) / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            )
+        except (OSError, ValueError):
+            continue
+        if b"multiprocessing.forkserver" in cmdline and grandparent == os.getpid():
+            found.add(int(proc.name))
+    return found
+
+
+def _produced_ms(block: EncodedBlock) -> int:
+    """When a worker started building ``block`` (its records' envelope time)."""
+    return codec.decode(block.values[0])[0].produced_at_ms
+
+
+def _asked(encoder: ParallelEncoder) -> int:
+    """Wait until the first prefetched block is built; the time to ask for blocks after it."""
+    encoder._pending[0].result(timeout=60)
+    return int(time.time() * 1000)
+
+
+def test_prefetched_blocks_serve_the_start_they_were_made_for(dataset: Dataset) -> None:
+    with ParallelEncoder(dataset, 2) as encoder:
+        encoder.prefetch(0)
+        asked = _asked(encoder)
+        blocks = list(encoder.blocks(0))
+    _check(blocks, dataset, 0)
+    assert _produced_ms(blocks[0]) <= asked, "the prefetched block was built again"
+
+
+def test_a_resume_point_elsewhere_drops_the_prefetched_blocks(dataset: Dataset) -> None:
+    resume = BLOCK + 123  # not a block boundary: blocks then start at the resume point
+    with ParallelEncoder(dataset, 2) as encoder:
+        encoder.prefetch(0)
+        asked = _asked(encoder)
+        blocks = list(encoder.blocks(resume))
+        _check(blocks, dataset, resume)
+        assert all(_produced_ms(b) >= asked for b in blocks)
+        # Taken once: the same start again builds the blocks again.
+        again = list(encoder.blocks(resume))
+    assert [b.keys for b in again] == [b.keys for b in blocks]
+
+
+def test_closing_stops_the_workers_with_blocks_in_flight(dataset: Dataset) -> None:
+    encoder = ParallelEncoder(dataset, 2).__enter__()
+    encoder.prefetch(0)
+    assert _workers_of_this_process(), "no worker was started"
+    encoder.close()
+    encoder.close()  # harmless twice
+    assert not _workers_of_this_process()
+    with pytest.raises(AssertionError, match="context manager"):
+        encoder.prefetch(0)
