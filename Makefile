@@ -33,7 +33,7 @@ export VOICELENS_TEST_SCHEMA_REGISTRY ?= http://127.0.0.1:$(REGISTRY_PORT)/apis/
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml requirements.lock setup.py schemas/_reader.c schemas/_writer.c
+$(STAMP): pyproject.toml requirements.lock setup.py schemas/_reader.c schemas/_writer.c producer/_turns.c
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'

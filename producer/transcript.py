@@ -60,7 +60,14 @@ from voicelens.producer.turn_times import (
 )
 from voicelens.producer.vcp import round_cents, uuids_of
 
-__all__ = ["ConversationBuilder"]
+try:
+    from voicelens.producer import _turns
+except ImportError:  # built without a C compiler: the Python loops serve alone
+    NATIVE = False
+else:
+    NATIVE = True
+
+__all__ = ["NATIVE", "ConversationBuilder"]
 
 _HOUR = 3600
 _DAY = 86_400
@@ -190,6 +197,8 @@ class ConversationBuilder:
         self.english = self.languages.get("en-US")
         self.clock = Clock(self.regions)
         self.noise_rate = spec.asr_noise_rate
+        #: Whether the per-turn loops run natively (``producer/_turns.c``, where it was built).
+        self.native = NATIVE
         self.switch_rate = spec.code_switch_rate if self.english is not None else 0.0
         self.greet_rate = spec.english_greeting_rate if self.english is not None else 0.0
         names_cdf = arc_cdf({str(k): v for k, v in spec.arcs.items()})
@@ -221,6 +230,8 @@ class ConversationBuilder:
         # How a window is said, per (language, start, end, the call's local day): windows start
         # on the hour, so a dataset says a few thousand distinct ones.
         self.spoken: dict[tuple[str, int, int, int], tuple[str, str]] = {}
+        #: What ``_turns.say`` needs besides the call: made per block from the rates above.
+        self._say_context: tuple[Any, ...] = ()
         self.shapes = {
             (s, kind, identity): self._make_shape(s, kind, identity)
             for s in range(len(names))
@@ -274,6 +285,8 @@ class ConversationBuilder:
         prev_call_ids = uuids_of(prev_ids[:, 0], prev_ids[:, 1])
         pa, pb = prev_ids[:, 0].tolist(), prev_ids[:, 1].tolist()
         prev_cb = prev_callback.tolist()
+        english_tag = self.english.tag if self.english is not None else None
+        self._say_context = (float(self.noise_rate), _noisy, english_tag, STORY_FIELDS, TURN_FIELDS)
         out = []
         # The turns' times are computed for the whole block at the end; until then each
         # transcript is an empty list waiting for its turns.
@@ -312,7 +325,7 @@ class ConversationBuilder:
                 fields["commitment"] = call.commitment.as_dict(self.clock)
             out.append(fields)
         if pending:
-            _fill(pending, *turn_times(timing, r))
+            (_turns.fill if self.native else _fill)(pending, *turn_times(timing, r))
         return out
 
     def _call(  # noqa: PLR0917 -- one record's values, unpacked from the block's columns
@@ -496,8 +509,20 @@ class ConversationBuilder:
         return state.english_table, state.english_slots
 
     def _say(self, state: _Render, beats: tuple[Beat, ...], base: int, call: _Call) -> list[str]:
-        """The turns' texts; turn ``base + k`` draws on its own uniforms (hot loop: one call
-        per transcript, the state read into locals once)."""
+        """The turns' texts; turn ``base + k`` draws on its own uniforms. Natively where built
+        (``_turns.say``, the exact twin of :meth:`_say_python`)."""
+        if self.native:
+            texts: list[str] = _turns.say(
+                state, beats, base, call, self._english, self._say_context
+            )
+            return texts
+        return self._say_python(state, beats, base, call)
+
+    def _say_python(
+        self, state: _Render, beats: tuple[Beat, ...], base: int, call: _Call
+    ) -> list[str]:
+        """:meth:`_say` in Python (hot loop: one call per transcript, the state read into
+        locals once)."""
         r = call.r
         lang = state.lang
         table, slots = state.table, state.slots

@@ -80,11 +80,13 @@ def test_the_wheel_has_one_top_level_package(wheel: Path) -> None:
         "voicelens/py.typed",
         "voicelens/schemas/_reader.pyi",
         "voicelens/schemas/_writer.pyi",
+        "voicelens/producer/_turns.pyi",
     ):
         assert data in names, data
-    # The native Avro reader and writer are built into it (this machine kind has a C compiler).
-    for native in ("_reader", "_writer"):
-        prefix = f"voicelens/schemas/{native}."
+    # The native Avro reader and writer and the transcript's per-turn loops are built into it
+    # (this machine kind has a C compiler).
+    for native in ("schemas/_reader", "schemas/_writer", "producer/_turns"):
+        prefix = f"voicelens/{native}."
         assert any(n.startswith(prefix) and n.endswith(".so") for n in names), native
 
 
@@ -129,7 +131,9 @@ def test_the_installed_cli_works_from_any_directory(installed: Path, tmp_path: P
             str(installed / "bin" / "python"),
             "-c",
             "from voicelens.schemas import native_reader as n, native_writer as w, _reader, "
-            "_writer; print(n.AVAILABLE and w.AVAILABLE, _reader.__file__, _writer.__file__)",
+            "_writer; from voicelens.producer import transcript as t, _turns; "
+            "print(n.AVAILABLE and w.AVAILABLE and t.NATIVE, _reader.__file__, _writer.__file__, "
+            "_turns.__file__)",
         ],
         cwd="/",
         capture_output=True,

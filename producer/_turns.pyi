@@ -1,0 +1,18 @@
+"""Type stub of ``producer/_turns.c``: the per-turn loops of ``producer/transcript.py``."""
+
+from collections.abc import Callable
+from typing import Any
+
+Beats = tuple[tuple[str, str], ...]
+Said = tuple[list[dict[str, Any]], Beats, list[str], list[str | None]]
+
+def say(
+    state: Any,
+    beats: Beats,
+    base: int,
+    call: Any,
+    english: Callable[[Any, Any], tuple[dict[str, Any], dict[str, str]]],
+    context: tuple[Any, ...],
+    /,
+) -> list[str]: ...
+def fill(said: list[Said], begins: list[float], ends: list[float], /) -> None: ...
