@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -9,7 +10,13 @@ from confluent_kafka import TopicPartition
 
 from voicelens.kafka import KafkaConsumer, KafkaProducer, TopicAdmin, TopicSpec
 from voicelens.kafka.configuration import consumer_config, producer_config, redact_config
-from voicelens.kafka.exceptions import BrokerUnavailableError, TopicMismatchError, TopicMissingError
+from voicelens.kafka.exceptions import (
+    BrokerUnavailableError,
+    KafkaClientError,
+    TopicMismatchError,
+    TopicMissingError,
+)
+from voicelens.kafka.transactional import TransactionalProducer
 from voicelens.settings import KafkaSettings
 
 
@@ -74,3 +81,36 @@ def test_unreachable_broker_is_a_clear_error() -> None:
     admin = TopicAdmin(KafkaSettings(bootstrap_servers="127.0.0.1:1"), timeout=2)
     with pytest.raises(BrokerUnavailableError):
         admin.partition_count("anything")
+
+
+@pytest.mark.kafka
+def test_a_transaction_counts_its_records_when_it_commits(
+    kafka_settings: KafkaSettings, admin: TopicAdmin, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory(2)
+    values = [bytes([k]) * (100 + k) for k in range(10)]
+    with TransactionalProducer(kafka_settings, f"txn-{topic}") as producer:
+        producer.init()
+        producer.begin()
+        for k, value in enumerate(values):
+            producer.produce(topic, value, f"k{k}".encode(), partition=k % 2 if k else None)
+        assert (producer.acked, producer.acked_bytes) == (0, 0)  # nothing committed yet
+        producer.commit()
+        assert (producer.acked, producer.acked_bytes) == (10, sum(map(len, values)))
+    assert sum(admin.end_offsets(topic).values()) >= 10
+
+
+@pytest.mark.kafka
+def test_a_refused_record_fails_its_transaction_and_counts_nothing(
+    kafka_settings: KafkaSettings, topic_factory: Callable[..., str]
+) -> None:
+    """Only failures are reported per record: the refusal must still reach commit()."""
+    topic = topic_factory(1, config={"max.message.bytes": "2000"})
+    with TransactionalProducer(kafka_settings, f"txn-{topic}") as producer:
+        producer.init()
+        producer.begin()
+        producer.produce(topic, b"small")
+        producer.produce(topic, os.urandom(50_000))  # incompressible, beyond the topic's limit
+        with pytest.raises(KafkaClientError, match="not acknowledged"):
+            producer.commit()
+        assert (producer.acked, producer.acked_bytes) == (0, 0)
