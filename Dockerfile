@@ -35,9 +35,9 @@ COPY producer/ producer/
 COPY consumer/ consumer/
 COPY schemas/ schemas/
 COPY report/ report/
-# setup.py (the native Avro reader and writer, schemas/_reader.c and _writer.c) is not copied:
-# this stage has no C compiler, so the image reads and writes with the Python reader and
-# writer, the slower of each pair (bench/README.md).
+# setup.py (the native Avro reader and writer, schemas/_reader.c and _writer.c, and the
+# transcript's per-turn loops, producer/_turns.c) is not copied: this stage has no C compiler,
+# so the image runs their Python twins, the slower of each pair (bench/README.md).
 # pip itself stays behind in this stage: the runtime installs nothing.
 RUN pip install -c requirements.lock --no-deps ".${EXTRAS:+[$EXTRAS]}" && voicelens --version \
  && pip uninstall -y -q pip setuptools
