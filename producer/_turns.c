@@ -43,6 +43,10 @@ static int choose(double u, Py_ssize_t n, Py_ssize_t *out) {
         return -1;
     }
     *out = (Py_ssize_t)(u * (double)n);
+    if (*out >= n) { /* u * n rounded up to n: Python's index would be out of range too */
+        PyErr_Format(PyExc_IndexError, "choice %zd of %zd", *out, n);
+        return -1;
+    }
     return 0;
 }
 
