@@ -437,5 +437,13 @@ PyMODINIT_FUNC PyInit__turns(void) {
         intern(&K_switch_language, "agent.switch_language")) {
         return NULL;
     }
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    PyObject *all = Py_BuildValue("(ss)", "fill", "say");
+    if (all == NULL || PyModule_AddObject(m, "__all__", all) < 0) {
+        Py_XDECREF(all);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

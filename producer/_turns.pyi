@@ -3,6 +3,8 @@
 from collections.abc import Callable
 from typing import Any
 
+__all__ = ["fill", "say"]
+
 Beats = tuple[tuple[str, str], ...]
 Said = tuple[list[dict[str, Any]], Beats, list[str], list[str | None]]
 
