@@ -10,23 +10,16 @@ compiled (no C compiler or Python headers), the install goes on and the Python t
 from setuptools import Extension, setup
 
 _FLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror"]
+#: Each extension's module and its C file.
+_NATIVE = {
+    "voicelens.schemas._reader": "schemas/_reader.c",
+    "voicelens.schemas._writer": "schemas/_writer.c",
+    "voicelens.producer._turns": "producer/_turns.c",
+}
 
 setup(
     ext_modules=[
-        Extension(
-            f"voicelens.schemas.{name}",
-            [f"schemas/{name}.c"],
-            optional=True,
-            extra_compile_args=_FLAGS,
-        )
-        for name in ("_reader", "_writer")
-    ]
-    + [
-        Extension(
-            "voicelens.producer._turns",
-            ["producer/_turns.c"],
-            optional=True,
-            extra_compile_args=_FLAGS,
-        )
+        Extension(name, [source], optional=True, extra_compile_args=_FLAGS)
+        for name, source in _NATIVE.items()
     ]
 )

@@ -9,13 +9,10 @@ raising their rates. Malformed input raises rather than crashing, and no path ke
 from __future__ import annotations
 
 import copy
-import gc
-import tracemalloc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from leak_support import memory_kept
 
 from voicelens.producer import _turns, transcript
 from voicelens.producer.dialogue import lines_of
@@ -124,14 +121,13 @@ def _uniforms(n: int, step: float = 0.37) -> list[float]:
     return [(k * step) % 1.0 for k in range(n)]
 
 
-@contextmanager
-def _python_twin(noise_rate: float) -> Iterator[ConversationBuilder]:
+def _python_twin(noise_rate: float) -> ConversationBuilder:
     """A builder whose Python ``_say`` runs on the hand-made state."""
     builder = ConversationBuilder.__new__(ConversationBuilder)
     builder.noise_rate = noise_rate
     builder.english = type("E", (), {"tag": "en-US"})()  # type: ignore[assignment]
     builder._english = _english  # type: ignore[method-assign,assignment]
-    yield builder
+    return builder
 
 
 @pytest.mark.parametrize("step", [0.37, 0.0])  # 0.0: every uniform 0, a noise rate's edge
@@ -141,11 +137,11 @@ def test_hand_made_states_give_the_python_texts_tags_and_flags(
     noise_rate: float, changes: dict[str, Any], step: float
 ) -> None:
     r = _uniforms(STORY_FIELDS + TURN_FIELDS * (len(BEATS) + 2), step)
-    call = _call = _Call(r)
+    call = _Call(r)
     native_state, python_state = _State(**changes), _State(**changes)
     texts = _turns.say(native_state, BEATS, 1, call, _english, _context(noise_rate))
-    with _python_twin(noise_rate) as builder:
-        expected = builder._say_python(python_state, BEATS, 1, _call)  # type: ignore[arg-type]
+    twin = _python_twin(noise_rate)
+    expected = twin._say_python(python_state, BEATS, 1, call)  # type: ignore[arg-type]
     assert texts == expected
     assert native_state.tags == python_state.tags
     assert (native_state.first_caller, native_state.switch_next) == (
@@ -162,7 +158,7 @@ def test_hand_made_states_give_the_python_texts_tags_and_flags(
     [
         (lambda s, c, b: (s, c, (("agent", "agent.nothing"),)), KeyError, "agent.nothing"),
         (lambda s, c, b: (s, _Call(c.r[:5]), b), IndexError, "uniform"),
-        (lambda s, c, b: (s, _Call([*c.r[:-1], 1.0] * 1), b[:1]), None, None),
+        (lambda s, c, b: (s, _Call([*c.r[:-1], 1.0]), b[:1]), None, None),
         (lambda s, c, b: (s, _Call([1.5] * len(c.r)), b), ValueError, "uniform outside"),
         (lambda s, c, b: (s, _Call([1] * len(c.r)), b), TypeError, "not float"),
         (lambda s, c, b: (s, c, (("agent",),)), TypeError, "speaker, key"),
@@ -236,16 +232,6 @@ def test_the_loops_keep_no_memory_on_any_path() -> None:
         with pytest.raises(IndexError):
             _turns.fill(said, begins[:1], ends[:1])
 
-    once()
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for _ in range(500):
-            once()
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = memory_kept(once, 500)
     # 500 rounds of ~14 texts, 3 dicts and 4 errors: a leak each would be hundreds of KB.
     assert grown < 20_000, grown

@@ -6,12 +6,11 @@ resumes; blocks started before the resume point was known are used only when it 
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import orjson
 import pytest
+from leak_support import fork_server_workers
 
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.parallel import BLOCK, EncodedBlock, ParallelEncoder
@@ -37,25 +36,6 @@ def _check(blocks: list[EncodedBlock], dataset: Dataset, start: int) -> None:
     decoded = [codec.decode(v) for b in blocks for v in b.values]
     assert [envelope.index for envelope, _ in decoded] == list(range(start, COUNT))
     assert [conversation for _, conversation in decoded] == conversations
-
-
-def _workers_of_this_process() -> set[int]:
-    """Live children of this process's fork server: the worker processes."""
-    found = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            grandparent = int(
-                (Path("/proc") / str(parent) / "stat").read_text().rsplit(")", 1)[1].split()[1]
-            )
-        except (OSError, ValueError):
-            continue
-        if b"multiprocessing.forkserver" in cmdline and grandparent == os.getpid():
-            found.add(int(proc.name))
-    return found
 
 
 def _produced_ms(block: EncodedBlock) -> int:
@@ -94,9 +74,9 @@ def test_a_resume_point_elsewhere_drops_the_prefetched_blocks(dataset: Dataset) 
 def test_closing_stops_the_workers_with_blocks_in_flight(dataset: Dataset) -> None:
     encoder = ParallelEncoder(dataset, 2).__enter__()
     encoder.prefetch(0)
-    assert _workers_of_this_process(), "no worker was started"
+    assert fork_server_workers(), "no worker was started"
     encoder.close()
     encoder.close()  # harmless twice
-    assert not _workers_of_this_process()
+    assert not fork_server_workers()
     with pytest.raises(AssertionError, match="context manager"):
         encoder.prefetch(0)

@@ -11,9 +11,9 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+from leak_support import fork_server_workers, multiprocessing_helpers
 from prometheus_client import REGISTRY
 
 from voicelens.exceptions import VoicelensError
@@ -136,7 +136,7 @@ def test_kill_9_then_rerun_gives_exactly_n(
         "--transaction-size",
         "1000",
     )
-    helpers_before = _worker_processes()
+    helpers_before = multiprocessing_helpers()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while kill_after and sum(admin.end_offsets(topic).values()) < kill_after:
@@ -150,7 +150,7 @@ def test_kill_9_then_rerun_gives_exactly_n(
     # Its encoding workers (and their fork server) follow it: each polls its parent every
     # 0.5 s (gone within 2 s when measured by hand; allowed 10 here).
     deadline = time.monotonic() + 10
-    while helpers := _worker_processes() - helpers_before:
+    while helpers := multiprocessing_helpers() - helpers_before:
         assert time.monotonic() < deadline, f"left behind by the killed run: {helpers}"
         time.sleep(0.2)
     rerun = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
@@ -172,20 +172,6 @@ def test_kill_9_then_rerun_gives_exactly_n(
     ]
     options = GeneratorOptions(count=n, end_time="2026-11-01T00:00:00Z")
     assert manifests == [GeneratedSource(Dataset.from_options(options)).manifest()]
-
-
-def _worker_processes() -> set[int]:
-    """Processes of multiprocessing's fork server and resource tracker (our encoding workers)."""
-    found = set()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"multiprocessing.forkserver" in cmdline or b"resource_tracker" in cmdline:
-                found.add(int(proc.name))
-    return found
 
 
 def test_parallel_encoding_publishes_what_one_process_would(
@@ -249,7 +235,7 @@ def test_the_workers_start_with_the_plan_before_the_broker_answers() -> None:
         first = next(encoder.blocks(0))
         assert first.start == 0
         assert first.keys[0] == source.dataset.conversation(0)["call_id"].encode()
-    assert not _fork_server_children(), "the workers outlived the publisher's exit"
+    assert not fork_server_workers(), "the workers outlived the publisher's exit"
 
 
 def test_workers_started_early_stop_when_the_broker_is_unreachable() -> None:
@@ -262,27 +248,7 @@ def test_workers_started_early_stop_when_the_broker_is_unreachable() -> None:
     with pytest.raises(VoicelensError) as failed:
         publisher.publish(GeneratedSource(Dataset.from_options(options)))
     assert "127.0.0.1:1" in str(failed.value) or "metadata" in str(failed.value)
-    assert not _fork_server_children(), "workers left running after the failed publish"
-
-
-def _fork_server_children() -> set[int]:
-    """Live children of this process's fork server: its encoding workers."""
-    found = set()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-                parent = _parent(int(proc.name))
-                grandparent = _parent(parent)
-            except (OSError, ValueError):
-                continue
-            if b"multiprocessing.forkserver" in cmdline and grandparent == os.getpid():
-                found.add(int(proc.name))
-    return found
-
-
-def _parent(pid: int) -> int:
-    return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert not fork_server_workers(), "workers left running after the failed publish"
 
 
 def test_existing_topic_with_other_partition_count_is_refused(

@@ -5,13 +5,12 @@ tests/schemas/test_reader.py.)"""
 from __future__ import annotations
 
 import contextlib
-import gc
-import tracemalloc
 from typing import Any
 
 import pytest
 from avro_support import NODE, UNSPECIALISED, fastavro_bytes, generated, node_chain
 from fastavro import parse_schema
+from leak_support import memory_kept
 
 from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope
 from voicelens.schemas.exceptions import UnfitDatumError
@@ -103,16 +102,6 @@ def test_reading_good_and_corrupt_records_keeps_no_memory() -> None:
             with contextlib.suppress(UnfitDatumError):
                 read(data, 0)
 
-    once()  # warm: interned strings, free lists
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for _ in range(40):
-            once()
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = memory_kept(once, 40)
     # 4,000 good and 4,000 corrupt reads: a leaked record (~5 KB) each would be ~20 MB.
     assert grown < 64 * 1024, grown

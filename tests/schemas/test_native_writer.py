@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import gc
-import tracemalloc
 from typing import Any
 
 import pytest
 from avro_support import NODE, UNSPECIALISED, fastavro_bytes, generated, node_chain
 from fastavro import parse_schema
+from leak_support import memory_kept
 
 from voicelens.schemas import codec as codec_module
 from voicelens.schemas.exceptions import UnfitDatumError
@@ -186,16 +185,6 @@ def test_writing_good_and_unfit_records_keeps_no_memory() -> None:
                 write(record, bytearray())
                 raise AssertionError("an unfit record was written")
 
-    once()  # warm: the writer's buffer, free lists
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for _ in range(40):
-            once()
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = memory_kept(once, 40)
     # 2,000 good and 4,000 unfit writes: a leaked string or record each would be megabytes.
     assert grown < 64 * 1024, grown

@@ -43,7 +43,7 @@ class TransactionalProducer:
         conf.setdefault("transaction.timeout.ms", 60_000)
         # Only failures are reported: a committed transaction proves every record of it was
         # acknowledged, so success is counted per commit, not per record (a delivery report
-        # per record cost the publisher ~4 µs of its CPU each, bench/README.md).
+        # per record cost the publishing process ~4-6 µs of CPU each, bench/README.md).
         conf["on_delivery"] = self._on_delivery
         conf["delivery.report.only.error"] = True
         self._conf = conf
