@@ -16,6 +16,7 @@ from voicelens.kafka.exceptions import (
     TopicMismatchError,
     TopicMissingError,
 )
+from voicelens.kafka.reader import read_topic
 from voicelens.kafka.transactional import TransactionalProducer
 from voicelens.settings import KafkaSettings
 
@@ -114,3 +115,15 @@ def test_a_refused_record_fails_its_transaction_and_counts_nothing(
         with pytest.raises(KafkaClientError, match="not acknowledged"):
             producer.commit()
         assert (producer.acked, producer.acked_bytes) == (0, 0)
+        # librdkafka would purge or reject the next transaction's records: refused, clearly.
+        with pytest.raises(KafkaClientError, match="start a new one"):
+            producer.begin()
+    # A new producer with the same id fences the old one and commits; the aborted
+    # transaction's records stay unread.
+    with TransactionalProducer(kafka_settings, f"txn-{topic}") as producer:
+        producer.init()
+        producer.begin()
+        producer.produce(topic, b"after")
+        producer.commit()
+        assert (producer.acked, producer.acked_bytes) == (1, 5)
+    assert list(read_topic(kafka_settings, topic, lambda m: m.value())) == [b"after"]

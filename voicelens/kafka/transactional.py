@@ -60,6 +60,11 @@ class TransactionalProducer:
         #: Records and bytes queued in the open transaction.
         self._open = 0
         self._open_bytes = 0
+        #: A transaction failed. librdkafka leaves this instance unfit for the next one: after
+        #: a refused record, the next transaction's records are purged or rejected out of
+        #: sequence (librdkafka's idempotence state; karafka/waterdrop#501 reports the same),
+        #: so it is refused here with a clear error instead.
+        self._spent = False
 
     @property
     def client(self) -> Producer:
@@ -81,7 +86,13 @@ class TransactionalProducer:
             raise wrap_kafka_error(action, exc, self._access) from exc
 
     def begin(self) -> None:
-        """Start a transaction."""
+        """Start a transaction; refused once one has failed (see ``_spent``)."""
+        if self._spent:
+            msg = (
+                "a transaction of this producer failed: close it and start a new one, whose "
+                "init() fences this one and resumes cleanly"
+            )
+            raise KafkaClientError(msg)
         self._open = self._open_bytes = 0
         try:
             self.client.begin_transaction()
@@ -138,6 +149,7 @@ class TransactionalProducer:
             if self._failed is not None:
                 err, topic = self._failed
                 self._failed = None
+                self._spent = True
                 self.client.abort_transaction(self._timeout)
                 refused = authorization_error(
                     err,
@@ -152,6 +164,7 @@ class TransactionalProducer:
             self.acked += queued
             self.acked_bytes += queued_bytes
         except KafkaException as exc:
+            self._spent = True
             raise wrap_kafka_error("committing a transaction", exc, self._access) from exc
 
     def close(self) -> None:
