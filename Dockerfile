@@ -29,17 +29,29 @@ extras = [e for e in os.environ.get('EXTRAS', '').split(',') if e]; \
 print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
       > /tmp/dependencies.txt \
  && pip install -c requirements.lock -r /tmp/dependencies.txt
-COPY README.md ./
+# A C compiler for the native extensions (setup.py), and Python's headers where the base lacks
+# them (Debian's python3.11 keeps them in python3.11-dev; the python:3.11 images ship them). Only
+# this stage has them: the runtime stage gets the built modules. Placed after the dependencies'
+# layer, it is cached with it and rebuilt only when that is.
+RUN pkgs="gcc libc6-dev"; \
+    python3 -c "import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+      || pkgs="$pkgs python3.11-dev"; \
+    apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+COPY README.md setup.py ./
 COPY voicelens/ voicelens/
 COPY producer/ producer/
 COPY consumer/ consumer/
 COPY schemas/ schemas/
 COPY report/ report/
-# setup.py (the native Avro reader and writer, schemas/_reader.c and _writer.c, and the
-# transcript's per-turn loops, producer/_turns.c) is not copied: this stage has no C compiler,
-# so the image runs their Python twins, the slower of each pair (bench/README.md).
-# pip itself stays behind in this stage: the runtime installs nothing.
+# The native Avro reader and writer (schemas/_reader.c, _writer.c) and the transcript's per-turn
+# loops (producer/_turns.c) are optional in setup.py, which would install the slower Python
+# twins where one fails to compile (~4x the CPU a record for each codec, bench/README.md): here
+# the build fails instead (-I: the installed package, not the sources in this directory). pip
+# itself stays behind in this stage: the runtime installs nothing.
 RUN pip install -c requirements.lock --no-deps ".${EXTRAS:+[$EXTRAS]}" && voicelens --version \
+ && python -I -c "import voicelens.schemas._reader, voicelens.schemas._writer, voicelens.producer._turns" \
  && pip uninstall -y -q pip setuptools
 
 FROM ${PYTHON_IMAGE} AS runtime

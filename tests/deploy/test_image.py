@@ -1,7 +1,8 @@
 """The image `make image` builds, run with the machine's container engine.
 
 A container writes a dataset into a mounted folder as its non-root user; the image holds no
-build tool, no installer and (without IMAGE_EXTRAS=report) none of the report's libraries; and
+build tool, no installer and (without IMAGE_EXTRAS=report) none of the report's libraries, but
+the native extensions built in its build stage; and
 its HEALTHCHECK passes on a running `deliver` and fails where no /healthz answers.
 """
 
@@ -100,6 +101,18 @@ def test_runtime_is_non_root_without_build_tools_installers_or_report_libraries(
     assert modules == "[]"
     config = json.loads(engine("image", "inspect", image).stdout)[0]["Config"]
     assert config["User"] == f"{UID}:{UID}"
+
+
+def test_the_image_runs_the_native_codecs_and_turn_loops(image: str) -> None:
+    # Built without a compiler, setup.py would fall back to the Python twins (~4x the CPU a
+    # record for each codec); the Dockerfile's build stage compiles them and fails otherwise.
+    probe = (
+        "from voicelens.schemas import native_reader, native_writer; "
+        "from voicelens.producer import transcript; "
+        "print(native_reader.AVAILABLE, native_writer.AVAILABLE, transcript.NATIVE)"
+    )
+    done = engine("run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c", probe)
+    assert done.stdout.split() == ["True", "True", "True"]
 
 
 @pytest.mark.kafka
