@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from fastavro import parse_schema
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
 
@@ -73,7 +72,9 @@ class SchemaRegistrySettings(BaseSettings):
             return None
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            msg = f"{value!r} is not an http(s) URL"
+            # Not the value itself: a registry URL may carry a user and password.
+            scheme = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+            msg = f"must be an http(s) URL with a host ({scheme})"
             raise ValueError(msg)
         if parts.username is not None or parts.password is not None:
             # Credentials in a URL end up in every message that names the URL.
@@ -228,6 +229,9 @@ class SchemaRegistry:
             raise self._error(f"schema id {schema_id}", exc) from exc
         if (found.schema_type or "AVRO") != "AVRO" or not found.schema_str:
             return None
+        # Imported here, like the client: every command imports this module, few use a registry.
+        from fastavro import parse_schema
+
         try:
             return parse_schema(json.loads(found.schema_str))
         except Exception as exc:  # fastavro raises several kinds for a schema it cannot parse

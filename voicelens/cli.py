@@ -16,13 +16,13 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from voicelens import __version__
 from voicelens.exceptions import VoicelensError
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
     from pydantic_settings import SettingsError
 
 __all__ = ["main"]
@@ -31,6 +31,22 @@ log = logging.getLogger("voicelens")
 
 
 _SOURCE_ERROR = re.compile(r'(?:field "|encountered for )(?:\w+\.)?(\w+)')
+
+
+def _subcommand(model: type[BaseModel], name: object) -> type[BaseModel] | None:
+    """The model of ``model``'s subcommand ``name`` (a ``CliSubCommand[X]`` field, typed
+    ``X | None``); None where ``name`` is a setting."""
+    from pydantic import BaseModel
+
+    field = model.model_fields.get(name) if isinstance(name, str) else None
+    if field is None:
+        return None
+    for arg in get_args(field.annotation):
+        # A command is a settings model with a cli_cmd (voicelens.commands); a nested model
+        # that is only a setting has none.
+        if isinstance(arg, type) and issubclass(arg, BaseModel) and hasattr(arg, "cli_cmd"):
+            return arg
+    return None
 
 
 def _describe(error: ValidationError) -> str:
@@ -43,8 +59,10 @@ def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         path = list(item["loc"])
-        if path and path[0] in VoicelensCli.model_fields:
-            path = path[1:]  # the subcommand
+        # The subcommands (`schemas check`: two) lead the path; the setting follows them.
+        model: type[BaseModel] = VoicelensCli
+        while path and (sub := _subcommand(model, path[0])) is not None:
+            model, path = sub, path[1:]
         cause = (item.get("ctx") or {}).get("error")
         if not path and isinstance(cause, SettingsError):
             # A source (the environment, say) could not parse a value before validation.

@@ -79,6 +79,12 @@ def test_a_kafka_config_flag_that_cannot_be_parsed_names_the_flag() -> None:
             {},
             "--error-rate (VOICELENS_ERROR_RATE): the fault rates add up to more than 1",
         ),
+        (  # a subcommand's subcommand: the setting, not `check`, is named
+            ["schemas", "check", "--schema-registry-url", "ftp://registry"],
+            {},
+            "--schema-registry-url (VOICELENS_SCHEMA_REGISTRY_URL): "
+            "must be an http(s) URL with a host (scheme 'ftp')",
+        ),
     ],
 )
 def test_every_wrong_value_names_the_flag_and_the_variable(
@@ -88,3 +94,11 @@ def test_every_wrong_value_names_the_flag_and_the_variable(
     assert run.returncode == 2, run.stderr
     assert f"invalid setting {expected}" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_wrong_registry_url_is_not_repeated() -> None:
+    # It may carry a password (refused on its own where the URL is otherwise valid).
+    run = _run(["produce"], VOICELENS_SCHEMA_REGISTRY_URL="ftp://user:s3cret-pw@registry")
+    assert run.returncode == 2, run.stderr
+    assert "invalid setting --schema-registry-url" in run.stderr
+    assert "s3cret-pw" not in run.stderr
