@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import logging
 import os
 import re
-import signal
 import socket
-import sys
-import time
-from contextlib import AsyncExitStack
-from ssl import SSLContext
 from typing import Annotated, Literal
 
-import aiohttp
-import uvloop
-from opentelemetry.trace import Tracer
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from voicelens import topics
-from voicelens.consumer.async_producer import AsyncProducer
-from voicelens.consumer.attempts import DeliveryAttempts
 from voicelens.consumer.delivery_config import DEFAULT_COMMIT_METADATA_BYTES, Ordering
-from voicelens.consumer.delivery_tracing import NO_TRACING, OtelDeliveryTracing
 from voicelens.consumer.endpoint_settings import EndpointSettings
-from voicelens.consumer.endpoints import EndpointHealth
-from voicelens.consumer.http_policy import HttpPolicy, check_webhook_url
-from voicelens.consumer.pipeline import EndpointRoute
-from voicelens.consumer.progress import ProgressReporter
-from voicelens.consumer.retry_policy import RetryPolicy
-from voicelens.consumer.service import DeliveryConfig, DeliveryService
-from voicelens.consumer.signing import WebhookSigner
-from voicelens.consumer.webhook import HttpClient, WebhookClient, open_transport
-from voicelens.kafka import TopicAdmin, TopicSpec
-from voicelens.logs import interactive
-from voicelens.redaction import redact_url
-from voicelens.schemas.schema_registry import SchemaRegistry, SchemaRegistrySettings
+from voicelens.consumer.http_policy import HttpClient, check_webhook_url
+from voicelens.schemas.schema_registry import SchemaRegistrySettings
 from voicelens.settings import (
     BASE_CONFIG,
     KafkaSettings,
@@ -46,11 +22,9 @@ from voicelens.settings import (
     MetricsSettings,
     TopicName,
 )
-from voicelens.tracing.provider import open_tracer
 
 __all__ = ["MAX_RATE", "DeliverCommand", "GroupProtocol"]
 
-log = logging.getLogger("voicelens.deliver")
 #: Requests/s beyond any webhook (and beyond what one grid slot's float arithmetic resolves):
 #: a budget above it is a typo, not a plan.
 MAX_RATE = 100_000.0
@@ -226,7 +200,7 @@ class DeliverCommand(
             raise ValueError(msg)
         return value
 
-    def _group_overrides(self) -> dict[str, str | int]:
+    def group_overrides(self) -> dict[str, str | int]:
         """librdkafka group settings from ours (``--kafka-config`` still wins over them)."""
         out: dict[str, str | int] = {"group.protocol": self.group_protocol}
         if self.group_protocol == "classic":
@@ -237,150 +211,8 @@ class DeliverCommand(
 
     def cli_cmd(self) -> None:
         """Run until stopped (or drained); exit 0 on a clean stop."""
-        # A bad key, header or certificate stops the command before it touches Kafka.
-        signer = self.signer()
-        headers = self.static_headers()
-        tls = self.tls_context()
-        self.breaker_policy()
-        # Every record allocates many short-lived, acyclic objects (the decoded conversation, its
-        # event): with the default threshold the cyclic GC would run every few records and
-        # rescan the imported modules' objects. Frozen start-up objects and a larger first
-        # generation keep it out of the hot path (measured in bench/README.md); cycles are
-        # still collected.
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
-        # uvloop: the HTTP and socket work per record is what bounds delivery (bench/README.md).
-        with open_tracer("deliver") as tracer:
-            uvloop.run(self._main(signer, headers, tls, tracer))
+        # The engine is loaded here, not with the settings: every command's start loads this
+        # module (the command tree), and the engine's imports take ~0.5 s.
+        from voicelens.consumer.deliver_run import run
 
-    async def _main(
-        self,
-        signer: WebhookSigner | None,
-        headers: tuple[tuple[str, str], ...],
-        tls: SSLContext,
-        tracer: Tracer | None,
-    ) -> None:
-        admin = TopicAdmin(self)
-        partitions = admin.require(self.topic)
-        for name in (topics.dlq_topic(self.topic), self.deliveries_topic):
-            admin.ensure(TopicSpec(name, partitions, self.replication_factor), exact=False)
-        end_offsets = admin.end_offsets(self.topic) if self.until_drained else {}
-        urls = [u.get_secret_value() for u in self.webhook_url]
-        labels = [redact_url(u) for u in urls]
-        config = DeliveryConfig(
-            topic=self.topic,
-            group=self.group,
-            consumer_id=self.consumer_id,
-            deliveries_topic=self.deliveries_topic,
-            dlq_topic=topics.dlq_topic(self.topic),
-            webhook_label=" ".join(labels),
-            partition_rps=self.partition_rps,
-            endpoint_rps=self.max_rps,
-            endpoints=len(urls),
-            ordering=self.ordering,
-            partitions=partitions,
-            max_in_flight=self.max_in_flight,
-            partition_window=self.partition_window or self.max_in_flight,
-            max_uncommitted=self.max_uncommitted,
-            grace=self.grace,
-            revoke_timeout=min(self.grace, 15.0),
-            until_drained=self.until_drained,
-            end_offsets=end_offsets,
-            retry=RetryPolicy(
-                max_attempts=self.max_attempts,
-                max_elapsed=self.max_retry_seconds,
-                retry_after_cap=self.retry_after_cap,
-            ),
-            commit_metadata_bytes=self.commit_metadata_bytes,
-            stall_after=self.stall_after,
-            consumer_overrides=self._group_overrides(),
-        )
-        budget = (
-            f"{self.partition_rps:.3g} req/s per partition"
-            if self.partition_rps
-            else f"{self.max_rps:.3g} req/s per endpoint"
-            if self.max_rps
-            else "no rate limit"
-        )
-        log.info(
-            "delivering %s (%d partitions) to %s as %s in group %s, %s",
-            self.topic,
-            partitions,
-            config.webhook_label,
-            self.consumer_id,
-            self.group,
-            budget,
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        async with AsyncExitStack() as stack:
-            policy = HttpPolicy(
-                timeout=self.timeout,
-                connect_timeout=self.connect_timeout,
-                idle_timeout=self.idle_timeout,
-                follow_redirects=self.follow_redirects,
-            )
-            auth_session = await stack.enter_async_context(aiohttp.ClientSession())
-            auth = self.oauth(auth_session)
-            if auth is not None:
-                await auth.check()  # a wrong token URL or client fails before any record
-            routes = []
-            for index, (url, label) in enumerate(zip(urls, labels, strict=True)):
-                transport = open_transport(
-                    url, self.max_in_flight, policy, tls=tls, kind=self.http_client
-                )
-                stack.push_async_callback(transport.aclose)
-                client = WebhookClient(transport, signer, headers, auth)
-                health = EndpointHealth(str(index), self.breaker_policy())
-                attempts = DeliveryAttempts(client, config.retry, health)
-                routes.append(EndpointRoute(attempts, label))
-            producer = AsyncProducer(self, loop)
-            stack.callback(producer.close)
-            registry = None
-            if self.schema_registry_url is not None:
-                registry = stack.enter_context(SchemaRegistry(self))
-            tracing = (
-                NO_TRACING
-                if tracer is None
-                else OtelDeliveryTracing(
-                    tracer,
-                    topic=self.topic,
-                    group=self.group,
-                    consumer_id=self.consumer_id,
-                    urls=urls,
-                )
-            )
-            service = DeliveryService(
-                self,
-                config,
-                routes,
-                producer,
-                lookup=None if registry is None else registry.writer_schema,
-                tracing=tracing,
-            )
-            if self.metrics_port is not None:
-                from voicelens.health import MetricsServer
-
-                stack.enter_context(
-                    MetricsServer(
-                        self.metrics_port,
-                        readiness=service.ready,
-                        host=self.metrics_host,
-                        role="deliver",
-                        consumer_id=self.consumer_id,
-                    )
-                )
-            reporter = ProgressReporter(
-                service, interactive=interactive(self.log_format), every=self.progress_interval
-            )
-            stack.push_async_callback(reporter.stop)
-            reporter.start()
-            stats = await service.run(stop)
-        elapsed = max(1e-9, time.monotonic() - stats.started)
-        print(
-            f"delivered {stats.delivered}, dead-lettered {stats.dead_lettered} "
-            f"in {elapsed:.1f} s ({stats.finished / elapsed:,.0f}/s)",
-            file=sys.stderr,
-        )
+        run(self)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from voicelens.consumer.endpoints import GridPosition, grid_position
 from voicelens.consumer.retry_policy import RetryPolicy
+
+# ``deliver``'s settings use Ordering, so every command's start loads this module: endpoints.py
+# (with the Prometheus metrics) is imported where a partition's rate is worked out.
+if TYPE_CHECKING:
+    from voicelens.consumer.endpoints import GridPosition
 
 __all__ = ["DEFAULT_COMMIT_METADATA_BYTES", "DeliveryConfig", "Ordering", "RunStats"]
 
@@ -79,6 +84,8 @@ class DeliveryConfig:
 
     def partition_rate(self, partition: int) -> tuple[float | None, GridPosition]:
         """A partition's requests/s (None: unlimited) and its place on its endpoint's grid."""
+        from voicelens.consumer.endpoints import grid_position
+
         position = grid_position(partition, self.partitions, self.endpoints)
         if self.partition_rps is not None:
             return self.partition_rps, position

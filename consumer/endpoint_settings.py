@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aiohttp
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from voicelens.consumer.circuit_breaker import BreakerPolicy
-from voicelens.consumer.endpoint_auth import OAuthTokenSource, StaticHeader, parse_header
 from voicelens.consumer.http_policy import check_webhook_url
 from voicelens.consumer.signing import SIGNING_SETTING, WebhookSigner
 from voicelens.consumer.tls import TlsOptions, client_context
 from voicelens.exceptions import ConfigError
 from voicelens.settings import BASE_CONFIG
+
+# Every command's start loads this model (the command tree): endpoint_auth.py, which needs
+# aiohttp (~0.2 s to import), is imported by the methods that build headers and tokens.
+if TYPE_CHECKING:
+    import aiohttp
+
+    from voicelens.consumer.endpoint_auth import OAuthTokenSource, StaticHeader
 
 __all__ = ["EndpointSettings"]
 
@@ -130,6 +136,8 @@ class EndpointSettings(BaseSettings):
 
     def static_headers(self) -> tuple[tuple[str, str], ...]:
         """The ``--header`` values, resolved; a name given twice is refused."""
+        from voicelens.consumer.endpoint_auth import parse_header
+
         resolved: list[StaticHeader] = [parse_header(spec) for spec in self.header]
         names = [h.name.lower() for h in resolved]
         if len(set(names)) != len(names):
@@ -152,6 +160,8 @@ class EndpointSettings(BaseSettings):
 
     def oauth(self, session: aiohttp.ClientSession) -> OAuthTokenSource | None:
         """The token source, when OAuth2 is configured; ``check()`` it before delivering."""
+        from voicelens.consumer.endpoint_auth import OAuthTokenSource
+
         given = (self.oauth_client_id, self.oauth_client_secret, self.oauth_client_secret_file)
         if self.oauth_token_url is None:
             if any(v is not None for v in given) or self.oauth_scope is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from voicelens.consumer.exceptions import UnsendableError
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_REDIRECTS",
     "Headers",
     "HttpAnswer",
+    "HttpClient",
     "HttpPolicy",
     "RedirectRefusal",
     "check_headers",
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 Headers = Sequence[tuple[str, str]]
+#: ``pooled``: keep-alive connections parsed by httptools (fast); ``aiohttp``: its client.
+HttpClient = Literal["pooled", "aiohttp"]
 
 #: Bytes of an answer's body read at most; the rest is never read (the connection is dropped).
 BODY_CAP = 64 * 1024

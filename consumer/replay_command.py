@@ -7,10 +7,8 @@ import sys
 from pydantic import Field
 
 from voicelens import topics
-from voicelens.consumer.replay import Replayer, Selection
 from voicelens.schemas.dead_letters import DeadLetterReason
 from voicelens.settings import BASE_CONFIG, KafkaSettings, LogSettings, TopicName
-from voicelens.tracing.provider import open_tracer
 
 __all__ = ["ReplayCommand"]
 
@@ -60,6 +58,11 @@ class ReplayCommand(LogSettings, KafkaSettings):
 
     def cli_cmd(self) -> None:
         """Run one replay pass and print what it did."""
+        # The replayer (confluent-kafka) and OpenTelemetry are loaded when a replay runs: every
+        # command's start loads this module.
+        from voicelens.consumer.replay import Replayer, Selection
+        from voicelens.tracing.provider import open_tracer
+
         dlq = self.dlq_topic or topics.dlq_topic(self.topic)
         with open_tracer("replay") as tracer:
             result = Replayer(

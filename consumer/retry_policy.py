@@ -15,17 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_random_exponential,
-)
+from typing import TYPE_CHECKING
 
 from voicelens.consumer.exceptions import RetriableDeliveryError
+
+# Every command's start loads this module (delivery_config.py, for deliver's settings) and only a
+# record that failed once builds a controller: tenacity (~30 ms to import) is imported there.
+if TYPE_CHECKING:
+    from tenacity import AsyncRetrying, RetryCallState
 
 __all__ = ["RetryPolicy", "is_retriable_status", "parse_retry_after"]
 
@@ -84,6 +81,14 @@ class RetryPolicy:
         ``already_elapsed`` seconds spent before the controller took over), and then re-raises
         the last error. Any other error passes straight through.
         """
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            stop_before_delay,
+            wait_random_exponential,
+        )
+
         jitter = wait_random_exponential(multiplier=self.base, max=self.cap)
         retry_after_cap = self.retry_after_cap
 

@@ -12,7 +12,7 @@ import ssl
 import time
 import urllib.request
 from dataclasses import dataclass
-from typing import Literal, assert_never
+from typing import assert_never
 from urllib.parse import urlsplit
 
 from voicelens import __version__
@@ -23,18 +23,16 @@ from voicelens.consumer.exceptions import (
     RedirectError,
     RetriableDeliveryError,
 )
-from voicelens.consumer.http_policy import Headers, HttpPolicy
+from voicelens.consumer.http_policy import Headers, HttpClient, HttpPolicy
 from voicelens.consumer.retry_policy import is_retriable_status, parse_retry_after
 from voicelens.consumer.signing import WebhookSigner
 from voicelens.consumer.transport import PooledTransport, WebhookTransport
 
-__all__ = ["USER_AGENT", "HttpClient", "WebhookClient", "open_transport", "uses_proxy"]
+__all__ = ["USER_AGENT", "WebhookClient", "open_transport", "uses_proxy"]
 
 log = logging.getLogger("voicelens.deliver")
 
 USER_AGENT = f"voicelens-stream/{__version__} (+webhook delivery)"
-#: ``pooled``: keep-alive connections parsed by httptools (fast); ``aiohttp``: its client.
-HttpClient = Literal["pooled", "aiohttp"]
 
 
 def open_transport(

@@ -10,8 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from voicelens.logs import interactive
-from voicelens.producer.files import write_dataset
-from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.producer.generator_options import GeneratorOptions
 from voicelens.settings import BASE_CONFIG, LogSettings
 
 __all__ = ["GenerateCommand"]
@@ -31,6 +30,11 @@ class GenerateCommand(LogSettings, GeneratorOptions):
 
     def cli_cmd(self) -> None:
         """Run the command."""
+        # The generator (numpy) and the file writer (rich's progress bar) are loaded when the
+        # command runs: every other command's start loads this module too.
+        from voicelens.producer.files import write_dataset
+        from voicelens.producer.generator import Dataset
+
         dataset = Dataset.from_options(self)
         started = time.monotonic()
         target: Path | Literal["-"] = "-" if self.out == "-" else Path(self.out)

@@ -19,15 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings
 
 from voicelens.producer.exceptions import ProfileError
+from voicelens.producer.generator_options import GeneratorOptions
 from voicelens.producer.journeys import JourneyPlan, plan_journeys
 from voicelens.producer.profile import PERIODS, Profile, data_file, load_profile
 from voicelens.producer.regions import Regions
@@ -36,8 +35,9 @@ from voicelens.producer.seasons import Seasons, WeatherEvent
 from voicelens.producer.timeline import Timeline, affinity_matrix, calibrate_weights, period_cdfs
 from voicelens.producer.transcript import ConversationBuilder
 from voicelens.producer.vcp import PayloadBuilder
-from voicelens.settings import BASE_CONFIG
 
+# GeneratorOptions is defined apart (no numpy there: every command's start loads it) and
+# exported here too, next to Dataset.from_options, which takes it.
 __all__ = ["GENERATOR_VERSION", "Dataset", "GeneratorOptions", "dataset_seasons"]
 
 GENERATOR_VERSION = "voicelens-generator/2.0"
@@ -51,49 +51,6 @@ _SEASON_SALT = 0x5EA5
 _METRO = 10
 #: Records whose times and scenarios are computed at once while planning journeys.
 _PLAN_CHUNK = 65_536
-_LANGUAGE_TAG = r"^[a-z]{2,3}-[A-Z]{2}(,[a-z]{2,3}-[A-Z]{2})*$"
-
-
-class GeneratorOptions(BaseSettings):
-    """What defines a dataset. Shared by ``voicelens generate`` and ``voicelens produce``."""
-
-    model_config = BASE_CONFIG
-
-    count: int = Field(1800, gt=0, description="number of conversations")
-    start_days_ago: int = Field(
-        60, gt=0, description="the window starts this many days before its end"
-    )
-    end_time: datetime | None = Field(
-        None, description="end of the window (ISO 8601); default now, recorded in the manifest"
-    )
-    seed: int = Field(42, description="random seed: same seed and parameters, same data")
-    provider: Literal["all", "retell", "vapi", "bland"] = Field(
-        "all", description="voice-AI provider"
-    )
-    vcp_mode: Literal["gtm", "full"] = Field(
-        "gtm", description="gtm, or full (adds model_selection and hcr)"
-    )
-    profile: Path | None = Field(
-        None, description="scenario profile TOML (default: packaged HVAC profile)"
-    )
-    transcripts: bool | None = Field(
-        None, description="turn-by-turn transcripts in custom.transcript (default: the profile's)"
-    )
-    languages: str | None = Field(
-        None,
-        pattern=_LANGUAGE_TAG,
-        description="call languages, comma-separated BCP 47 tags, e.g. en-US,es-US "
-        "(default: the profile's); the first is the language of callers who do not draw another",
-    )
-
-    @field_validator("end_time")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 @dataclass

@@ -131,7 +131,7 @@ class ParallelEncoder:
         # Imported once in the fork server, so each worker forks with them loaded. Python 3.11
         # never preloads ``__main__`` there (CPython gh-126631, fixed in 3.13), so every worker
         # runs the main script again: the ``voicelens`` script imports ``voicelens.cli``, which
-        # keeps the command tree out of its imports for this reason (~1 s a worker otherwise).
+        # keeps the command tree out of its imports for this reason (~0.4 s a worker otherwise).
         # Only a server not yet running reads this list.
         context.set_forkserver_preload(list(_PRELOAD))
         forkserver.ensure_running()

@@ -7,18 +7,14 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
-from rich.progress import Progress
 
 from voicelens import topics
-from voicelens.health import MetricsServer
 from voicelens.logs import interactive, terminal_console
 from voicelens.producer.exceptions import EmptyDirectoryError, InvalidFilesError
-from voicelens.producer.generator import Dataset, GeneratorOptions
-from voicelens.producer.publisher import Publisher, PublishResult
-from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
-from voicelens.schemas.registry import load
+from voicelens.producer.generator_options import GeneratorOptions
 from voicelens.schemas.schema_registry import SchemaRegistry, SchemaRegistrySettings, value_subject
 from voicelens.settings import (
     BASE_CONFIG,
@@ -28,7 +24,12 @@ from voicelens.settings import (
     TopicName,
     setting_label,
 )
-from voicelens.tracing.provider import open_tracer
+
+# Every command's start loads this module (the command tree): it imports what the settings model
+# needs, and the methods import what publishes (numpy, confluent-kafka, OpenTelemetry, rich).
+if TYPE_CHECKING:
+    from voicelens.producer.publisher import Publisher, PublishResult
+    from voicelens.producer.sources import DirectorySource, Source
 
 __all__ = ["ProduceCommand"]
 
@@ -73,6 +74,12 @@ class ProduceCommand(
 
     def cli_cmd(self) -> None:
         """Run the command; exits non-zero unless every record was committed."""
+        from voicelens.health import MetricsServer
+        from voicelens.producer.generator import Dataset
+        from voicelens.producer.publisher import Publisher
+        from voicelens.producer.sources import GeneratedSource
+        from voicelens.tracing.provider import open_tracer
+
         source: Source
         if self.from_dir is not None:
             source = self._directory(self.from_dir)
@@ -109,6 +116,8 @@ class ProduceCommand(
         )
 
     def _register(self) -> int:
+        from voicelens.schemas.registry import load
+
         subject = value_subject(self.topic)
         with SchemaRegistry(self) as registry:
             schema_id = registry.register(subject, load("conversation").current_json)
@@ -118,6 +127,8 @@ class ProduceCommand(
     def _directory(self, directory: Path) -> DirectorySource:
         """The directory's dataset, once every file is checked; refuses to publish part of it
         unless --skip-invalid, and an empty one at all."""
+        from voicelens.producer.sources import DirectorySource
+
         source = DirectorySource(directory)
         if source.skipped:
             lines = [f"  {s.name}: {s}" for s in source.skipped]
@@ -140,6 +151,8 @@ class ProduceCommand(
         return source
 
     def _publish(self, source: Source, publisher: Publisher) -> PublishResult:
+        from rich.progress import Progress
+
         show = interactive(self.log_format)
         with Progress(console=terminal_console(), disable=not show, transient=True) as bar:
             task = bar.add_task(f"producing {source.dataset_id}", total=source.count)

@@ -10,21 +10,24 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import Field
 
 from voicelens import topics
 from voicelens.producer.exceptions import ProfileError
-from voicelens.producer.profile import Profile, load_profile
-from voicelens.report.delivery import delivery_stats
 from voicelens.report.exceptions import MissingExtraError
-from voicelens.report.markdown import render
-from voicelens.report.quality import QualityResult, assess, grade
-from voicelens.report.sources import Loaded, TopicNames, from_directory, from_topics
 from voicelens.schemas.schema_registry import SchemaRegistry, SchemaRegistrySettings
 from voicelens.settings import BASE_CONFIG, KafkaSettings, LogSettings, TopicName
+
+# Every command's start loads this module (the command tree): the report's own modules (numpy,
+# the generator, confluent-kafka) are imported by the functions that use them, once
+# _require_report_extra has found scipy and matplotlib.
+if TYPE_CHECKING:
+    from voicelens.producer.profile import Profile
+    from voicelens.report.quality import QualityResult
+    from voicelens.report.sources import Loaded
 
 __all__ = ["ReportCommand", "build_summary"]
 
@@ -61,6 +64,11 @@ class ReportCommand(LogSettings, SchemaRegistrySettings, KafkaSettings):
     def cli_cmd(self) -> None:
         """Write the reports; exit 1 when the score is under --fail-under."""
         _require_report_extra()
+        from voicelens.report.delivery import delivery_stats
+        from voicelens.report.markdown import render
+        from voicelens.report.quality import assess
+        from voicelens.report.sources import TopicNames, from_directory, from_topics
+
         if self.from_dir is not None:
             loaded = from_directory(self.from_dir)
         else:
@@ -129,6 +137,8 @@ class ReportCommand(LogSettings, SchemaRegistrySettings, KafkaSettings):
 
 def _profile(explicit: Path | None, manifest: dict[str, Any] | None) -> Profile:
     """--profile, else the profile the manifest names (when still readable), else the default."""
+    from voicelens.producer.profile import load_profile
+
     if explicit is not None:
         return load_profile(explicit)
     named = ((manifest or {}).get("parameters") or {}).get("profile")
@@ -147,6 +157,7 @@ def build_summary(
     charts: list[str],
 ) -> dict[str, Any]:
     """The ``summary.json`` document."""
+    from voicelens.report.quality import grade
 
     def from_delivery(key: str) -> Any:
         return None if delivery is None else delivery[key]

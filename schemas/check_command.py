@@ -16,7 +16,6 @@ from pydantic_settings import BaseSettings, CliApp, CliSubCommand
 from voicelens import topics
 from voicelens.exceptions import ConfigError
 from voicelens.schemas.exceptions import IncompatibleSchemaError
-from voicelens.schemas.registry import load
 from voicelens.schemas.schema_registry import SchemaRegistry, SchemaRegistrySettings, value_subject
 from voicelens.settings import BASE_CONFIG, TopicName
 
@@ -37,6 +36,10 @@ class SchemasCheckCommand(SchemaRegistrySettings):
         if self.schema_registry_url is None:
             setting = "--schema-registry-url (VOICELENS_SCHEMA_REGISTRY_URL)"
             raise ConfigError(setting, "required")
+        # The project's schemas (fastavro parses them) are loaded when the check runs: every
+        # command's start loads this module.
+        from voicelens.schemas.registry import load
+
         subject = value_subject(self.topic)
         with SchemaRegistry(self) as registry:
             if registry.registered(subject) is None:

@@ -16,10 +16,12 @@ import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "JsonFormatter",
@@ -71,6 +73,10 @@ class JsonFormatter(logging.Formatter):
 @cache
 def terminal_console() -> Console:
     """The one rich console on stderr that log lines and live displays share."""
+    # rich.console (~30 ms) is loaded here, not with this module: every command's settings
+    # import this module for LogFormat, and only a terminal session draws on the console.
+    from rich.console import Console
+
     return Console(stderr=True)
 
 

@@ -57,10 +57,10 @@ def test_the_variable_is_checked_like_the_flag() -> None:
 
 def test_group_settings_become_librdkafka_settings() -> None:
     classic = DeliverCommand(webhook_url=URL, session_timeout=7.5, group_instance_id="pod-0")
-    assert classic._group_overrides() == {
+    assert classic.group_overrides() == {
         "group.protocol": "classic",
         "session.timeout.ms": 7500,
         "group.instance.id": "pod-0",
     }
     kip848 = DeliverCommand(webhook_url=URL, group_protocol="consumer")
-    assert kip848._group_overrides() == {"group.protocol": "consumer"}  # the broker's timeout
+    assert kip848.group_overrides() == {"group.protocol": "consumer"}  # the broker's timeout

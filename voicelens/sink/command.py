@@ -6,14 +6,17 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
-import uvloop
 from pydantic import Field, SecretStr
 
 from voicelens.settings import BASE_CONFIG, LogSettings, setting_label
-from voicelens.sink.app import SinkOptions, running_sink
-from voicelens.sink.faults import FaultPlan
+
+# Every command's start loads this module (the command tree): the receiver (aiohttp, uvloop) is
+# imported by the methods that run it.
+if TYPE_CHECKING:
+    from voicelens.sink.app import SinkOptions
 
 __all__ = ["SinkCommand"]
 
@@ -57,6 +60,11 @@ class SinkCommand(LogSettings):
             from voicelens.exceptions import ConfigError
 
             raise ConfigError(setting_label("error_rate"), "the fault rates add up to more than 1")
+        import uvloop
+
+        from voicelens.sink.app import SinkOptions
+        from voicelens.sink.faults import FaultPlan
+
         options = SinkOptions(
             faults=FaultPlan(
                 self.error_rate,
@@ -80,6 +88,8 @@ class SinkCommand(LogSettings):
         uvloop.run(self._serve(options))
 
     async def _serve(self, options: SinkOptions) -> None:
+        from voicelens.sink.app import running_sink
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
