@@ -1,7 +1,7 @@
 /*
- * The native twin of the per-turn loops of producer/transcript.py, the generator's hottest
- * Python: say() writes one transcript's turn texts (ConversationBuilder._say_python) and fill()
- * makes a block's turn dicts (_fill). Both are exact ports: the same texts, tags and
+ * The native twin of producer/turns.py, the transcript's per-turn loops and the generator's
+ * hottest Python: say() writes one transcript's turn texts and fill() makes a block's turn
+ * dicts, with the Python functions' signatures. Both are exact ports: the same texts, tags and
  * dicts, keys in the same order, the same state left behind. tests/producer/test_native_turns.py
  * runs each against its Python twin on generated blocks and on hand-made edge cases.
  *
@@ -264,7 +264,7 @@ static int read_state(Say *s) {
 
 PyDoc_STRVAR(say_doc,
              "say(state, beats, base, call, english, context) -> list[str]\n\n"
-             "ConversationBuilder._say_python: the texts of `beats`, turn base + k drawing on its\n"
+             "turns.say natively: the texts of `beats`, turn base + k drawing on its\n"
              "own uniforms; appends each turn's tag to state.tags and leaves state.first_caller\n"
              "and state.switch_next as the Python does. `english(state, call)` gives the English\n"
              "(table, slots); context is (noise_rate, noisy, english_tag, story_fields,\n"
@@ -337,7 +337,7 @@ done:
 
 PyDoc_STRVAR(fill_doc,
              "fill(said, begins, ends) -> None\n\n"
-             "transcript._fill: appends each transcript's turn dicts (speaker, text, start_sec,\n"
+             "turns.fill natively: appends each transcript's turn dicts (speaker, text, start_sec,\n"
              "end_sec, and lang where tagged) to its list; `said` holds (turns, beats, texts,\n"
              "tags) per transcript, begins/ends the block's times in the same order.");
 

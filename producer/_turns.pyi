@@ -1,4 +1,4 @@
-"""Type stub of ``producer/_turns.c``: the per-turn loops of ``producer/transcript.py``."""
+"""Type stub of ``producer/_turns.c``: the C twin of ``producer/turns.py``."""
 
 from collections.abc import Callable
 from typing import Any

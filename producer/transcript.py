@@ -20,7 +20,7 @@ How the transcript agrees with the metadata:
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ import numpy.typing as npt
 from voicelens.producer.dialogue import (
     TONES,
     Language,
-    Lines,
     ScriptsFile,
     load_language,
     load_scripts,
@@ -58,6 +57,8 @@ from voicelens.producer.turn_times import (
     TurnPlan,
     turn_times,
 )
+from voicelens.producer.turns import Beat, Render, Said, Table, fill, noisy
+from voicelens.producer.turns import say as say_python
 from voicelens.producer.vcp import round_cents, uuids_of
 
 try:
@@ -85,9 +86,6 @@ _COMMITMENT = {
 #: A call's beats as the previous call shapes them: none, the company calling back, or the
 #: caller calling again.
 _FIRST, _RETURNED, _REPEAT = 0, 1, 2
-Beat = tuple[str, str]
-#: A line key's sentences in one tone: ``Language.line`` resolved once at load.
-Table = dict[str, Lines]
 
 
 @functools.cache
@@ -132,30 +130,6 @@ class _Shape:
     overlaps: tuple[int, ...]
     #: Where the identity beats go when they are added (after the caller's first turn).
     identity_at: int
-
-
-@dataclass(slots=True)
-class _Render:
-    """What one transcript's turns share while they are written."""
-
-    lang: Language
-    table: Table
-    slots: dict[str, str]
-    tone: str
-    upset: bool
-    english_greeting: bool
-    switch_at: int
-    english_table: Table | None = None
-    english_slots: dict[str, str] | None = None
-    first_caller: bool = True
-    switch_next: bool = False
-    returned: bool = False
-    tags: list[str | None] = field(default_factory=list)
-
-
-def _pick(lines: Lines, u: float) -> tuple[str, bool]:
-    i = int(u * len(lines.texts))
-    return lines.texts[i], lines.formatted[i]
 
 
 def _table(lang: Language, tone: str) -> Table:
@@ -286,14 +260,12 @@ class ConversationBuilder:
         pa, pb = prev_ids[:, 0].tolist(), prev_ids[:, 1].tolist()
         prev_cb = prev_callback.tolist()
         english_tag = self.english.tag if self.english is not None else None
-        self._say_context = (float(self.noise_rate), _noisy, english_tag, STORY_FIELDS, TURN_FIELDS)
+        self._say_context = (float(self.noise_rate), noisy, english_tag, STORY_FIELDS, TURN_FIELDS)
         out = []
         # The turns' times are computed for the whole block at the end; until then each
         # transcript is an empty list waiting for its turns.
         timing = TurnPlan()
-        pending: list[
-            tuple[list[dict[str, Any]], tuple[Beat, ...], list[str], list[str | None]]
-        ] = []
+        pending: list[Said] = []
         for i, s in enumerate(data.scenario):
             prev = None if prev_l[i] < 0 else (pa[i], pb[i], prev_t[i], prev_cb[i])
             follow = fol_t[i] if fol_l[i] >= 0 else None
@@ -325,7 +297,7 @@ class ConversationBuilder:
                 fields["commitment"] = call.commitment.as_dict(self.clock)
             out.append(fields)
         if pending:
-            (_turns.fill if self.native else _fill)(pending, *turn_times(timing, r))
+            (_turns.fill if self.native else fill)(pending, *turn_times(timing, r))
         return out
 
     def _call(  # noqa: PLR0917 -- one record's values, unpacked from the block's columns
@@ -423,7 +395,7 @@ class ConversationBuilder:
         self,
         call: _Call,
         timing: TurnPlan,
-        pending: list[tuple[list[dict[str, Any]], tuple[Beat, ...], list[str], list[str | None]]],
+        pending: list[Said],
         preset: tuple[str, ...],
     ) -> list[dict[str, Any]]:
         """An empty list for the turns; what they say goes to ``pending``, what times them to
@@ -456,7 +428,7 @@ class ConversationBuilder:
             if options:
                 switch_at = options[int(r[17] * len(options))]
         upset = call.begin_sentiment < 0.4 and not self.spam[s]
-        state = _Render(
+        state = Render(
             lang, self.tables[lang.tag, tone], slots, tone, upset, english_greeting, switch_at
         )
         state.returned = kind == _RETURNED
@@ -495,7 +467,7 @@ class ConversationBuilder:
         pending.append((turns, shape.beats, texts, state.tags))
         return turns
 
-    def _english(self, state: _Render, call: _Call) -> tuple[Table, dict[str, str]]:
+    def _english(self, state: Render, call: _Call) -> tuple[Table, dict[str, str]]:
         """The English lines and slots a Spanish call's English turn uses, made on first use."""
         english = self.english
         assert english is not None  # noqa: S101 -- rates are 0 without English
@@ -508,100 +480,9 @@ class ConversationBuilder:
             state.english_slots = slots
         return state.english_table, state.english_slots
 
-    def _say(self, state: _Render, beats: tuple[Beat, ...], base: int, call: _Call) -> list[str]:
+    def _say(self, state: Render, beats: tuple[Beat, ...], base: int, call: _Call) -> list[str]:
         """The turns' texts; turn ``base + k`` draws on its own uniforms. Natively where built
-        (``_turns.say``, the exact twin of :meth:`_say_python`)."""
-        if self.native:
-            texts: list[str] = _turns.say(
-                state, beats, base, call, self._english, self._say_context
-            )
-            return texts
-        return self._say_python(state, beats, base, call)
-
-    def _say_python(
-        self, state: _Render, beats: tuple[Beat, ...], base: int, call: _Call
-    ) -> list[str]:
-        """:meth:`_say` in Python (hot loop: one call per transcript, the state read into
-        locals once)."""
-        r = call.r
-        lang = state.lang
-        table, slots = state.table, state.slots
-        noise_rate = self.noise_rate
-        # Turns in English in a Spanish call: the greeting, and the turn that switches.
-        english = {0, state.switch_at} if state.english_greeting else {state.switch_at}
-        tags = state.tags
-        texts = []
-        for t, (speaker, key) in enumerate(beats, base):
-            at = STORY_FIELDS + TURN_FIELDS * t
-            if t in english:
-                use_table, use_slots = self._english(state, call)
-                tag = self.english.tag if self.english is not None else None
-            else:
-                use_table, use_slots, tag = table, slots, None
-            lines = use_table[key]
-            choices = lines.texts
-            i = int(r[at] * len(choices))
-            text = choices[i]
-            render = lines.render[i]
-            if render is not None:
-                text = render(use_slots)
-                if ".." in text:  # a filler ending in a period ("a.m.") before the line's own
-                    text = text.replace("..", ".")
-            if speaker == "caller":
-                if state.first_caller:
-                    state.first_caller = False
-                    if state.upset:
-                        text = f"{_pick(lang.lines['caller.upset_prefix'], r[19])[0]} {text}"
-                    if state.returned:  # answering the agent who called back
-                        text = f"{_pick(lang.lines['caller.return_ack'], r[0])[0]} {text}"
-                    ask = lang.lines.get("caller.ask_language")
-                    if state.english_greeting and ask is not None:
-                        text = f"{_pick(ask, r[20])[0]} {text}"
-                        state.switch_next = True
-                noise = r[at + 2]
-                if noise < noise_rate and tag is None:
-                    text = _noisy(text, lang.spec.fillers, noise / noise_rate)
-            elif state.switch_next:
-                state.switch_next = False
-                switch = lang.lines.get("agent.switch_language")
-                if switch is not None:
-                    text = f"{_pick(switch, r[21])[0]} {text}"
-            tags.append(tag)
-            texts.append(text)
+        (``_turns.say``), else by its Python twin (``producer/turns.py``)."""
+        say = _turns.say if self.native else say_python
+        texts: list[str] = say(state, beats, base, call, self._english, self._say_context)
         return texts
-
-
-def _fill(
-    said: list[tuple[list[dict[str, Any]], tuple[Beat, ...], list[str], list[str | None]]],
-    begins: list[float],
-    ends: list[float],
-) -> None:
-    """Each transcript's turns, from what they say and the block's times (in the same order)."""
-    k = 0
-    for turns, beats, texts, tags in said:
-        append = turns.append
-        for (speaker, _), text, tag in zip(beats, texts, tags, strict=True):
-            turn = {"speaker": speaker, "text": text, "start_sec": begins[k], "end_sec": ends[k]}
-            if tag is not None:
-                turn["lang"] = tag
-            append(turn)
-            k += 1
-
-
-def _noisy(text: str, fillers: tuple[str, ...], u: float) -> str:
-    """ASR-style noise: a filler up front, a false start, or a filler after the first comma."""
-    filler = fillers[int(u * 7919) % len(fillers)]
-    kind = int(u * 3)
-    if kind == 0:
-        return (
-            f"{filler.capitalize()}, {text[:1].lower()}{text[1:]}"
-            if text[:2] != "I "
-            else (f"{filler.capitalize()}, {text}")
-        )
-    if kind == 1:
-        head = text.split(" ", 1)[0].rstrip(",.!?")
-        return f"{head}- {text}"
-    comma = text.find(", ")
-    if comma < 0:
-        return f"{text[: len(text) - 1]}, {filler}{text[-1:]}" if text[-1:] in ".?!" else text
-    return f"{text[:comma]}, {filler},{text[comma + 1 :]}"

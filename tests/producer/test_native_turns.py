@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from leak_support import memory_kept
 
-from voicelens.producer import _turns, transcript
+from voicelens.producer import _turns, transcript, turns
 from voicelens.producer.dialogue import lines_of
 from voicelens.producer.generator import Dataset, GeneratorOptions
 from voicelens.producer.transcript import ConversationBuilder
@@ -114,20 +114,11 @@ def _english(state: Any, call: Any) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _context(noise_rate: float = 0.5) -> tuple[Any, ...]:
-    return (noise_rate, transcript._noisy, "en-US", STORY_FIELDS, TURN_FIELDS)
+    return (noise_rate, turns.noisy, "en-US", STORY_FIELDS, TURN_FIELDS)
 
 
 def _uniforms(n: int, step: float = 0.37) -> list[float]:
     return [(k * step) % 1.0 for k in range(n)]
-
-
-def _python_twin(noise_rate: float) -> ConversationBuilder:
-    """A builder whose Python ``_say`` runs on the hand-made state."""
-    builder = ConversationBuilder.__new__(ConversationBuilder)
-    builder.noise_rate = noise_rate
-    builder.english = type("E", (), {"tag": "en-US"})()  # type: ignore[assignment]
-    builder._english = _english  # type: ignore[method-assign,assignment]
-    return builder
 
 
 @pytest.mark.parametrize("step", [0.37, 0.0])  # 0.0: every uniform 0, a noise rate's edge
@@ -140,8 +131,7 @@ def test_hand_made_states_give_the_python_texts_tags_and_flags(
     call = _Call(r)
     native_state, python_state = _State(**changes), _State(**changes)
     texts = _turns.say(native_state, BEATS, 1, call, _english, _context(noise_rate))
-    twin = _python_twin(noise_rate)
-    expected = twin._say_python(python_state, BEATS, 1, call)  # type: ignore[arg-type]
+    expected = turns.say(python_state, BEATS, 1, call, _english, _context(noise_rate))  # type: ignore[arg-type]
     assert texts == expected
     assert native_state.tags == python_state.tags
     assert (native_state.first_caller, native_state.switch_next) == (
@@ -187,7 +177,7 @@ def test_fill_makes_the_python_dicts() -> None:
     said, begins, ends = _fill_input()
     twin = copy.deepcopy(said)
     _turns.fill(said, begins, ends)
-    transcript._fill(twin, begins, ends)
+    turns.fill(twin, begins, ends)
     assert said == twin
     assert [list(t) for t in said[0][0]] == [list(t) for t in twin[0][0]]
     assert said[0][0][1] == {
