@@ -103,7 +103,7 @@ def test_an_unreachable_registry_is_a_clear_retriable_error_without_the_secret()
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("ftp://registry:8081", r"not an http\(s\) URL"),
+        ("ftp://registry:8081", r"must be an http\(s\) URL with a host \(scheme 'ftp'\)"),
         ("http://user:pw@registry:8081/apis/ccompat/v7", "not in the URL"),
     ],
 )
