@@ -77,7 +77,7 @@ def main() -> None:
     }
     rows = [
         [name, str(rs[0]["native"]), *(f"{medians[name][k]:.1f}" for k in _KEYS)]
-        for name, rs in (("baseline", runs["baseline"]), ("image", runs["image"]))
+        for name, rs in runs.items()
     ]
     rows.append(
         [

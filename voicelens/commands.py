@@ -1,8 +1,9 @@
 """The ``voicelens`` command tree: every subcommand registered on one pydantic-settings model.
 
-Loading it loads every command's settings model (pydantic-settings and the models: ~0.45 s),
-not what runs the commands: each command imports its own libraries when it runs. Even so,
-:mod:`voicelens.cli`, the console script's module, loads it only when a command runs.
+Loading it loads every command's settings model (pydantic-settings and the models: ~0.4 s,
+bench/README.md, "Start-up"), not what runs the commands: each command imports its own
+libraries when it runs. Even so, :mod:`voicelens.cli`, the console script's module, loads it
+only when a command runs.
 """
 
 from __future__ import annotations
