@@ -163,6 +163,8 @@ def _produce(cleanup: Cleanup, command: list[str], count: int) -> dict[str, Any]
         "first_record_seconds": float(start.group(1)) if start else None,
         "after_start_per_second": float(start.group(2).replace(",", "")) if start else None,
         "wall_seconds": round(wall, 2),
+        # The whole process, Python's start and imports included: what a user waits for.
+        "process_per_second": count / wall,
         "bytes": size,
         "mb_per_second": size / seconds / 1e6,
         "tree_cpu_seconds": round(cpu, 2),
@@ -195,7 +197,10 @@ def run(quick: bool, baseline: str | None = None, rounds: int = 3) -> dict[str, 
                 produced[name].append(_produce(cleanup, command, count))
     after = machine_state()
     summary = {
-        name: {key: _median(runs, key) for key in ("per_second", "mb_per_second", *_CPU_KEYS)}
+        name: {
+            key: _median(runs, key)
+            for key in ("per_second", "process_per_second", "mb_per_second", *_CPU_KEYS)
+        }
         for name, runs in produced.items()
     }
     print_table(
@@ -215,13 +220,13 @@ def run(quick: bool, baseline: str | None = None, rounds: int = 3) -> dict[str, 
     for name, s in summary.items():
         met = "met" if s["per_second"] >= TARGET else "NOT met"
         cpu = [f"{s[k]:.0f}" for k in _CPU_KEYS]
-        rows.append([name, f"{s['per_second']:,.0f}", f"{s['mb_per_second']:.2f}", *cpu,
-                     f">= {TARGET:,}/s: {met}"])  # fmt: skip
+        rows.append([name, f"{s['per_second']:,.0f}", f"{s['process_per_second']:,.0f}",
+                     f"{s['mb_per_second']:.2f}", *cpu, f">= {TARGET:,}/s: {met}"])  # fmt: skip
     print_table(
         f"voicelens produce --count {count:,} with transcripts (median of "
         f"{len(next(iter(produced.values())))} alternating runs)",
-        ["code", "records/s", "MB/s", "CPU µs/rec, all", "publisher", "workers", "broker",
-         "target"],
+        ["code", "records/s", "/s, whole process", "MB/s", "CPU µs/rec, all", "publisher",
+         "workers", "broker", "target"],
         rows,
     )  # fmt: skip
     for name, runs in produced.items():
@@ -233,7 +238,8 @@ def run(quick: bool, baseline: str | None = None, rounds: int = 3) -> dict[str, 
             summary[name]["after_start_per_second"] = steady
             print(
                 f"{name}: first record after {first:.1f} s, then {steady:,.0f} records/s "
-                "(medians; the goal is judged on the whole command's rate above)"
+                "(medians; the goal is judged on the command's rate above: records/s from "
+                "the start of publishing, as the command prints it)"
             )
     data: dict[str, Any] = {
         "machine_before": before,
@@ -249,7 +255,14 @@ def run(quick: bool, baseline: str | None = None, rounds: int = 3) -> dict[str, 
         data["produce_ratio"] = (
             summary["this checkout"]["per_second"] / summary["baseline"]["per_second"]
         )
-        print(f"produce: {data['produce_ratio']:.2f}x the baseline's records/s in this run")
+        data["process_ratio"] = (
+            summary["this checkout"]["process_per_second"]
+            / summary["baseline"]["process_per_second"]
+        )
+        print(
+            f"produce: {data['produce_ratio']:.2f}x the baseline's records/s in this run, "
+            f"{data['process_ratio']:.2f}x over the whole process"
+        )
     write_result("encode", quick, data)
     return data
 

@@ -11,6 +11,7 @@ transactions, so exactly-once and resume work the same with workers or without.
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import multiprocessing
 import os
 import threading
@@ -19,17 +20,25 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing import forkserver
+from typing import TYPE_CHECKING
 
-import orjson
+# The generator and the codec (numpy, fastavro, orjson) are imported where they run: by the fork
+# server (``_PRELOAD``) and by the publisher, so that ``produce`` can start the server before
+# its own imports of them.
+if TYPE_CHECKING:
+    from voicelens.producer.generator import Dataset
+    from voicelens.schemas.codec import ConversationCodec
 
-from voicelens.producer.generator import Dataset
-from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope
-
-__all__ = ["EncodedBlock", "ParallelEncoder"]
+__all__ = ["PARALLEL_FROM", "EncodedBlock", "ParallelEncoder"]
 
 #: Conversations per task: large enough that pickling a task is noise, small enough to keep
 #: the records held in memory ahead of the producer to a few MB.
 BLOCK = 2_000
+#: The first tasks of a run, smaller: the publisher gets its first records after a 250-record
+#: block instead of a whole one, and the workers finish their first tasks at different times.
+RAMP = (250, 500, 1_000)
+#: Fewest conversations left for which starting workers pays (bench/README.md, Producer).
+PARALLEL_FROM = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +57,21 @@ class EncodedBlock:
 
 #: What a worker imports: this module (the generator and the codec), and the module of the
 #: ``voicelens`` command's main script, which each worker runs again (below).
-_PRELOAD = (__name__, "voicelens.cli")
+_PRELOAD = (
+    __name__,
+    "voicelens.producer.generator",
+    "voicelens.schemas.codec",
+    "orjson",
+    "voicelens.cli",
+)
 
 _dataset: Dataset | None = None
 _codec: ConversationCodec | None = None
 
 
 def _init(dataset: Dataset, parent: int, schema_id: int | None) -> None:
+    from voicelens.schemas.codec import ConversationCodec
+
     global _dataset, _codec  # one dataset and codec per worker process
     _dataset, _codec = dataset, ConversationCodec(schema_id=schema_id)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
@@ -77,6 +94,10 @@ def _exit_with(parent: int) -> None:
 
 
 def _encode(start: int, stop: int) -> EncodedBlock:
+    import orjson
+
+    from voicelens.schemas.codec import ConversationEnvelope
+
     dataset, codec = _dataset, _codec
     assert dataset is not None  # noqa: S101 -- set by _init
     assert codec is not None  # noqa: S101
@@ -117,15 +138,16 @@ class ParallelEncoder:
         #: Blocks submitted, in order, from conversation ``_first``; the next to submit.
         self._pending: deque[concurrent.futures.Future[EncodedBlock]] = deque()
         self._first: int | None = None
-        self._starts: Iterator[int] = iter(())
+        self._tasks: Iterator[tuple[int, int]] = iter(())
 
     @staticmethod
     def start_server() -> None:
         """Start the fork server now, without waiting for it.
 
-        It spends ~0.6 s importing what workers need; started before the publisher's broker
-        round trips (topics, fencing, progress), that import runs beside them instead of
-        delaying the first block. Harmless when the server already runs.
+        It spends ~0.5 s importing what workers need. ``produce`` starts it before its own
+        imports of the generator, the codec and the Kafka client, so that import runs beside
+        them and beside the publisher's broker round trips (topics, fencing, progress) instead
+        of delaying the first block. Harmless when the server already runs.
         """
         context = multiprocessing.get_context("forkserver")
         # Imported once in the fork server, so each worker forks with them loaded. Python 3.11
@@ -181,20 +203,30 @@ class ParallelEncoder:
 
     def _fill(self, start: int) -> None:
         self._first = start
-        self._starts = iter(range(start, self._dataset.count, BLOCK))
+        self._tasks = _tasks(start, self._dataset.count)
         for _ in range(2 * self._workers):
             self._submit()
 
     def _submit(self) -> None:
         pool = self._pool
         assert pool is not None, "use ParallelEncoder as a context manager"  # noqa: S101
-        first = next(self._starts, None)
-        if first is not None:
-            stop = min(first + BLOCK, self._dataset.count)
-            self._pending.append(pool.submit(_encode, first, stop))
+        task = next(self._tasks, None)
+        if task is not None:
+            self._pending.append(pool.submit(_encode, *task))
 
     def _cancel(self) -> None:
         """Drop the blocks in flight: those not started are cancelled, the others discarded."""
         while self._pending:
             self._pending.pop().cancel()
         self._first = None
+
+
+def _tasks(start: int, count: int) -> Iterator[tuple[int, int]]:
+    """The ``[first, stop)`` ranges of a run from conversation ``start``: :data:`RAMP`, then
+    :data:`BLOCK` each."""
+    first = start
+    for size in itertools.chain(RAMP, itertools.repeat(BLOCK)):
+        if first >= count:
+            return
+        yield first, min(first + size, count)
+        first += size

@@ -74,6 +74,11 @@ class ProduceCommand(
 
     def cli_cmd(self) -> None:
         """Run the command; exits non-zero unless every record was committed."""
+        from voicelens.producer.parallel import PARALLEL_FROM, ParallelEncoder
+
+        if self.from_dir is None and self.workers > 1 and self.count >= PARALLEL_FROM:
+            # First: the workers' imports run in the fork server beside this process's own.
+            ParallelEncoder.start_server()
         from voicelens.health import MetricsServer
         from voicelens.producer.generator import Dataset
         from voicelens.producer.publisher import Publisher

@@ -26,7 +26,7 @@ from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.kafka.transactional import TransactionalProducer
 from voicelens.producer.exceptions import PublishError
 from voicelens.producer.manifest import ManifestBuilder
-from voicelens.producer.parallel import ParallelEncoder
+from voicelens.producer.parallel import PARALLEL_FROM, ParallelEncoder
 from voicelens.producer.resume import progress_key, read_progress
 from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
 from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope, DatasetEventCodec
@@ -72,7 +72,7 @@ class Publisher:
     #: Processes generating and encoding (generated datasets only); 1: all in this process.
     workers: int = 1
     #: Fewest conversations left for which starting workers pays (bench/README.md, Producer).
-    parallel_from: int = 10_000
+    parallel_from: int = PARALLEL_FROM
     #: Registry id of the conversation schema: values in the Confluent wire format with it.
     #: None: Avro single-object encoding.
     schema_id: int | None = None

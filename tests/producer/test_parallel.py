@@ -13,7 +13,7 @@ import pytest
 from leak_support import fork_server_workers
 
 from voicelens.producer.generator import Dataset, GeneratorOptions
-from voicelens.producer.parallel import BLOCK, EncodedBlock, ParallelEncoder
+from voicelens.producer.parallel import BLOCK, RAMP, EncodedBlock, ParallelEncoder, _tasks
 from voicelens.schemas.codec import ConversationCodec
 
 COUNT = 2 * BLOCK + BLOCK // 2
@@ -29,13 +29,44 @@ def dataset() -> Dataset:
 
 def _check(blocks: list[EncodedBlock], dataset: Dataset, start: int) -> None:
     """``blocks`` hold conversations ``start`` .. the end, in order, as the generator makes them."""
-    assert [b.start for b in blocks] == list(range(start, COUNT, BLOCK))
+    assert [b.start for b in blocks] == _starts(start)
     conversations = list(dataset.conversations(start))
     assert [k for b in blocks for k in b.keys] == [c["call_id"].encode() for c in conversations]
     assert b"".join(b.canonical for b in blocks) == b"".join(map(orjson.dumps, conversations))
     decoded = [codec.decode(v) for b in blocks for v in b.values]
     assert [envelope.index for envelope, _ in decoded] == list(range(start, COUNT))
     assert [conversation for _, conversation in decoded] == conversations
+
+
+def _starts(start: int) -> list[int]:
+    """Where the blocks of a run from ``start`` begin: 250, 500 and 1,000 records, then BLOCK."""
+    starts, first = [], start
+    for k in range(COUNT):
+        if first >= COUNT:
+            return starts
+        starts.append(first)
+        first += (250, 500, 1000)[k] if k < 3 else BLOCK
+    return starts
+
+
+@pytest.mark.parametrize(
+    ("start", "count", "expected"),
+    [
+        (0, 0, []),
+        (0, 100, [(0, 100)]),
+        (0, 250, [(0, 250)]),
+        (0, 251, [(0, 250), (250, 251)]),
+        (0, 5000, [(0, 250), (250, 750), (750, 1750), (1750, 3750), (3750, 5000)]),
+        (7, 2000, [(7, 257), (257, 757), (757, 1757), (1757, 2000)]),
+        (4000, 4000, []),
+    ],
+)
+def test_a_run_starts_with_smaller_tasks_then_whole_blocks(
+    start: int, count: int, expected: list[tuple[int, int]]
+) -> None:
+    assert RAMP == (250, 500, 1000)
+    assert BLOCK == 2000
+    assert list(_tasks(start, count)) == expected
 
 
 def _produced_ms(block: EncodedBlock) -> int:
