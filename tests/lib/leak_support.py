@@ -50,6 +50,11 @@ def multiprocessing_helpers() -> set[int]:
     return {pid for pid, cmd in _processes().items() if any(m in cmd for m in markers)}
 
 
+def fork_servers_and_workers() -> set[int]:
+    """Every live fork server process and its workers, whoever started them."""
+    return {pid for pid, cmd in _processes().items() if b"multiprocessing.forkserver" in cmd}
+
+
 def fork_server_workers() -> set[int]:
     """Live children of this process's fork server: its encoding workers."""
     found = set()

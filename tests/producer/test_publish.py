@@ -13,12 +13,13 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from leak_support import fork_server_workers, multiprocessing_helpers
+from leak_support import fork_server_workers, fork_servers_and_workers, multiprocessing_helpers
 from prometheus_client import REGISTRY
 
 from voicelens.exceptions import VoicelensError
 from voicelens.kafka import TopicAdmin
 from voicelens.producer.generator import Dataset, GeneratorOptions
+from voicelens.producer.parallel import PARALLEL_FROM
 from voicelens.producer.publisher import Publisher
 from voicelens.producer.sources import GeneratedSource
 from voicelens.report.readers import read_topic
@@ -264,15 +265,29 @@ def test_existing_topic_with_other_partition_count_is_refused(
     assert "--partitions" in result.stderr
 
 
-def test_unreachable_broker_fails_fast_and_clearly() -> None:
+# 20,000: enough for workers, so the command starts its fork server before anything else.
+@pytest.mark.parametrize("count", [5, 20_000])
+def test_unreachable_broker_fails_fast_and_clearly(count: int) -> None:
     settings = KafkaSettings(bootstrap_servers="127.0.0.1:1")
-    cmd = produce_cmd(settings, "t", "d", "--count", "5", "--timeout", "3")
+    cmd = produce_cmd(settings, "t", "d", "--count", str(count), "--timeout", "3")
+    before = fork_servers_and_workers()
     started = time.monotonic()
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
-    assert result.returncode != 0
-    assert "error" in result.stderr
-    assert "produced" not in result.stderr
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        seen: set[int] = set()  # fork servers and workers while the command runs
+        while proc.poll() is None and time.monotonic() - started < 60:
+            seen |= fork_servers_and_workers() - before
+            time.sleep(0.05)
+        _, stderr = proc.communicate(timeout=5)
+    assert proc.returncode != 0
+    assert "error" in stderr
+    assert "produced" not in stderr
     assert time.monotonic() - started < 30
+    assert bool(seen) == (count >= PARALLEL_FROM), f"fork server processes seen: {seen}"
+    # The fork server and its workers end with the command (they watch their parent).
+    deadline = time.monotonic() + 10
+    while (left := fork_servers_and_workers() - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, "the command's fork server or workers outlived it"
 
 
 def test_generated_and_produced_metrics_count_what_was_committed(
