@@ -55,8 +55,8 @@ class EncodedBlock:
     days: Counter[str]
 
 
-#: What a worker imports: this module (the generator and the codec), and the module of the
-#: ``voicelens`` command's main script, which each worker runs again (below).
+#: What a worker imports: this module, the generator and the codec it runs, and the module of
+#: the ``voicelens`` command's main script, which each worker runs again (below).
 _PRELOAD = (
     __name__,
     "voicelens.producer.generator",
