@@ -22,6 +22,7 @@ import bench_decode
 import bench_delivery
 import bench_encode
 import bench_endpoints
+import bench_floor
 import bench_generator
 import bench_outage
 import bench_producer
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "outage": bench_outage.run,
     "transport": bench_transport.run,
     "words": bench_words.run,
+    "floor": bench_floor.run,
     "wire_format": bench_wire_format.run,
     "tracing": bench_tracing.run,
 }
