@@ -8,7 +8,8 @@ Measured in one run:
   the best round of each; the bytes of all three must be equal or the run fails;
 - ``voicelens produce --count N`` (default workers, transcripts on) to fresh topics, as a user
   runs it, alternating with ``--baseline VOICELENS``, another checkout's ``voicelens`` (the
-  code before the change), when given: the command's own rate, MB/s of Avro values, and the CPU
+  code before the change), when given: the command's own rate (from the start of publishing),
+  the rate over the whole process's wall time, MB/s of Avro values, and the CPU
   seconds of the whole process tree (publisher, fork server, workers; read from /proc every
   0.1 s) and of the broker, per record.
 
