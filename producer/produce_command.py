@@ -74,9 +74,9 @@ class ProduceCommand(
 
     def cli_cmd(self) -> None:
         """Run the command; exits non-zero unless every record was committed."""
-        from voicelens.producer.parallel import PARALLEL_FROM, ParallelEncoder
+        from voicelens.producer.parallel import ParallelEncoder, workers_pay
 
-        if self.from_dir is None and self.workers > 1 and self.count >= PARALLEL_FROM:
+        if self.from_dir is None and workers_pay(self.workers, self.count):
             # First: the workers' imports run in the fork server beside this process's own.
             ParallelEncoder.start_server()
         from voicelens.health import MetricsServer

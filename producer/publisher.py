@@ -26,7 +26,7 @@ from voicelens.kafka.exceptions import KafkaClientError
 from voicelens.kafka.transactional import TransactionalProducer
 from voicelens.producer.exceptions import PublishError
 from voicelens.producer.manifest import ManifestBuilder
-from voicelens.producer.parallel import PARALLEL_FROM, ParallelEncoder
+from voicelens.producer.parallel import PARALLEL_FROM, ParallelEncoder, workers_pay
 from voicelens.producer.resume import progress_key, read_progress
 from voicelens.producer.sources import DirectorySource, GeneratedSource, Source
 from voicelens.schemas.codec import ConversationCodec, ConversationEnvelope, DatasetEventCodec
@@ -323,10 +323,8 @@ class Publisher:
 
     def _parallel(self, source: Source, resume: int) -> bool:
         """Whether workers generate and encode (from conversation ``resume`` on)."""
-        return (
-            self.workers > 1
-            and isinstance(source, GeneratedSource)
-            and source.count - resume >= self.parallel_from
+        return isinstance(source, GeneratedSource) and workers_pay(
+            self.workers, source.count - resume, self.parallel_from
         )
 
     def _commit(

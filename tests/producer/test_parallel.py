@@ -13,7 +13,15 @@ import pytest
 from leak_support import fork_server_workers
 
 from voicelens.producer.generator import Dataset, GeneratorOptions
-from voicelens.producer.parallel import BLOCK, RAMP, EncodedBlock, ParallelEncoder, _tasks
+from voicelens.producer.parallel import (
+    BLOCK,
+    PARALLEL_FROM,
+    RAMP,
+    EncodedBlock,
+    ParallelEncoder,
+    _tasks,
+    workers_pay,
+)
 from voicelens.schemas.codec import ConversationCodec
 
 COUNT = 2 * BLOCK + BLOCK // 2
@@ -67,6 +75,23 @@ def test_a_run_starts_with_smaller_tasks_then_whole_blocks(
     assert RAMP == (250, 500, 1000)
     assert BLOCK == 2000
     assert list(_tasks(start, count)) == expected
+
+
+@pytest.mark.parametrize(
+    ("workers", "remaining", "threshold", "expected"),
+    [
+        (2, PARALLEL_FROM, PARALLEL_FROM, True),
+        (2, PARALLEL_FROM - 1, PARALLEL_FROM, False),
+        (1, 10**6, PARALLEL_FROM, False),  # one process: it generates itself
+        (4, 1, 0, True),
+        (2, 0, 1, False),
+    ],
+)
+def test_workers_pay_for_enough_conversations_and_more_than_one_process(
+    workers: int, remaining: int, threshold: int, expected: bool
+) -> None:
+    assert PARALLEL_FROM == 10_000
+    assert workers_pay(workers, remaining, threshold) is expected
 
 
 def _produced_ms(block: EncodedBlock) -> int:
