@@ -104,7 +104,8 @@ class Replayer:
                 return self._pass(consumer, None, low, ends, self._committed(admin))
             txn_id = f"voicelens-replay-{self.group}-{self.dlq_topic}"
             with TransactionalProducer(self.settings, txn_id, timeout=self.timeout) as producer:
-                producer.init()  # fences an older replay of this group, aborting its open work
+                # Fences an older replay of this group, aborting its open work.
+                producer.init(self.dlq_topic)
                 return self._pass(consumer, producer, low, ends, self._committed(admin))
         finally:
             consumer.close()

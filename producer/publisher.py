@@ -117,7 +117,7 @@ class Publisher:
         produced_records = metrics.PRODUCED_RECORDS.labels(self.topic)
         produced_bytes = metrics.PRODUCED_BYTES.labels(self.topic)
         with TransactionalProducer(self.settings, txn_id, timeout=self.timeout) as producer:
-            producer.init()  # fences a killed run and aborts its open transaction
+            producer.init(self.topic)  # fences a killed run, aborts its open transaction
             resume = read_progress(self.settings, self.datasets_topic, key)
             # The plan is made and the workers started: the dataset is this thread's alone again.
             encoder = self._encoder(early, source, resume)

@@ -85,13 +85,17 @@ def test_unreachable_broker_is_a_clear_error() -> None:
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("reach_first", [False, True], ids=["init", "init-after-metadata"])
 def test_a_transaction_counts_its_records_when_it_commits(
-    kafka_settings: KafkaSettings, admin: TopicAdmin, topic_factory: Callable[..., str]
+    kafka_settings: KafkaSettings,
+    admin: TopicAdmin,
+    topic_factory: Callable[..., str],
+    reach_first: bool,
 ) -> None:
     topic = topic_factory(2)
     values = [bytes([k]) * (100 + k) for k in range(10)]
     with TransactionalProducer(kafka_settings, f"txn-{topic}") as producer:
-        producer.init()
+        producer.init(topic if reach_first else None)
         producer.begin()
         for k, value in enumerate(values):
             producer.produce(topic, value, f"k{k}".encode(), partition=k % 2 if k else None)
@@ -127,3 +131,27 @@ def test_a_refused_record_fails_its_transaction_and_counts_nothing(
         producer.commit()
         assert (producer.acked, producer.acked_bytes) == (1, 5)
     assert list(read_topic(kafka_settings, topic, lambda m: m.value())) == [b"after"]
+
+
+@pytest.mark.kafka
+def test_init_after_metadata_fences_an_open_transaction(
+    kafka_settings: KafkaSettings, topic_factory: Callable[..., str]
+) -> None:
+    """A killed run's open transaction is aborted by the next init, with the metadata step
+    first as ``produce`` and ``replay`` call it."""
+    topic = topic_factory(1)
+    killed = TransactionalProducer(kafka_settings, f"txn-{topic}")
+    killed.init(topic)
+    killed.begin()
+    killed.produce(topic, b"open")
+    killed.client.flush(10)  # on the broker, inside a transaction nobody commits
+    with TransactionalProducer(kafka_settings, f"txn-{topic}") as producer:
+        producer.init(topic)
+        producer.begin()
+        producer.produce(topic, b"after")
+        producer.commit()
+    assert list(read_topic(kafka_settings, topic, lambda m: m.value())) == [b"after"]
+    with pytest.raises(KafkaClientError, match="fenced"):  # the old instance is fenced
+        killed.commit()
+    with pytest.raises(KafkaClientError, match="fenced"):
+        killed.close()

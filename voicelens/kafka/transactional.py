@@ -8,6 +8,7 @@ read_committed consumers never see aborted records.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
@@ -77,13 +78,39 @@ class TransactionalProducer:
         if err is not None and self._failed is None:
             self._failed = (err, msg.topic() or "")
 
-    def init(self) -> None:
-        """Register the transactional id, fencing and aborting any previous instance's work."""
+    def init(self, topic: str | None = None) -> None:
+        """Register the transactional id, fencing and aborting any previous instance's work.
+
+        ``topic``, an existing topic, lets the producer first reach a broker it learned from
+        the cluster's metadata (:meth:`_reach_cluster`), which saves ~0.5 s of start-up in
+        most runs.
+        """
+        deadline = time.monotonic() + self._timeout
+        action = "initialising the transactional producer"
         try:
-            self.client.init_transactions(self._timeout)
+            if topic is not None:
+                self._reach_cluster(topic, deadline)
+            self.client.init_transactions(max(deadline - time.monotonic(), 0.001))
         except KafkaException as exc:
-            action = "initialising the transactional producer"
             raise wrap_kafka_error(action, exc, self._access) from exc
+
+    def _reach_cluster(self, topic: str, deadline: float) -> None:
+        """Wait until a broker learned from metadata (not the bootstrap address) answers.
+
+        librdkafka drops its bootstrap connection once metadata names the brokers. A
+        transaction-coordinator lookup in flight on that connection then fails, and
+        ``init_transactions`` waits for the lookup's 500 ms retry timer; with no learned broker
+        connected yet, it waits there too. That was most runs of a fresh process here
+        (``debug=eos``: "Failed to find transaction coordinator: _DESTROY_BROKER"). A metadata
+        answer from a learned broker (``orig_broker_id`` >= 0) means one is connected and the
+        bootstrap connection is already being dropped, so the lookup goes to a live broker.
+        ``topic`` exists, so asking for it creates nothing where brokers auto-create topics.
+        """
+        while True:
+            remaining = deadline - time.monotonic()
+            metadata = self.client.list_topics(topic, timeout=max(remaining, 0.001))
+            if metadata.orig_broker_id >= 0 or time.monotonic() >= deadline:
+                return
 
     def begin(self) -> None:
         """Start a transaction; refused once one has failed (see ``_spent``)."""
