@@ -1,5 +1,5 @@
 """Run every benchmark (``make bench``): generator, producer, encode, delivery, rate limit,
-transport, words, wire format, tracing.
+transport, words, wire format, tracing, a transactional producer's init.
 
 ``--quick`` runs small sizes as a smoke test (results go to a temp dir, not bench/results/);
 the default sizes are the ones bench/README.md reports (about 12 minutes on 2 cores).
@@ -29,6 +29,7 @@ import bench_producer
 import bench_rate_limit
 import bench_tracing
 import bench_transport
+import bench_txn_init
 import bench_wire_format
 import bench_words
 from benchlib import console, machine_state
@@ -49,6 +50,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "floor": bench_floor.run,
     "wire_format": bench_wire_format.run,
     "tracing": bench_tracing.run,
+    "txn_init": bench_txn_init.run,
 }
 
 
