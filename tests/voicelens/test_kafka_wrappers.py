@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -155,3 +156,53 @@ def test_init_after_metadata_fences_an_open_transaction(
         killed.commit()
     with pytest.raises(KafkaClientError, match="fenced"):
         killed.close()
+
+
+class _Answers:
+    """Metadata answers from these broker ids in turn (-1: the bootstrap address); the rest of
+    a confluent-kafka Producer is not used by the step under test."""
+
+    def __init__(self, *origins: int, then: int = 1) -> None:
+        self.origins = list(origins)
+        self.then = then
+        self.asked: list[str] = []
+        self.initialised = False
+
+    def list_topics(self, topic: str, timeout: float) -> SimpleNamespace:
+        assert timeout > 0
+        self.asked.append(topic)
+        return SimpleNamespace(orig_broker_id=self.origins.pop(0) if self.origins else self.then)
+
+    def init_transactions(self, timeout: float) -> None:
+        assert timeout > 0
+        self.initialised = True
+
+
+@pytest.mark.parametrize(("origins", "asked"), [((1,), 1), ((-1, 2), 2), ((-1, -1, -1, 3), 4)])
+def test_init_asks_until_a_learned_broker_answers(origins: tuple[int, ...], asked: int) -> None:
+    producer = TransactionalProducer(KafkaSettings(), "txn-pure")
+    fake = _Answers(*origins)
+    producer._producer = fake
+    producer.init("vcp.datasets")
+    assert fake.asked == ["vcp.datasets"] * asked
+    assert fake.initialised
+
+
+def test_init_without_a_topic_asks_for_no_metadata() -> None:
+    producer = TransactionalProducer(KafkaSettings(), "txn-pure")
+    fake = _Answers(-1)
+    producer._producer = fake
+    producer.init()
+    assert fake.asked == []
+    assert fake.initialised
+
+
+def test_init_stops_asking_at_its_timeout() -> None:
+    """A cluster whose learned brokers never answer: the step gives up at the timeout and
+    leaves the verdict to init_transactions."""
+    producer = TransactionalProducer(KafkaSettings(), "txn-pure", timeout=0.05)
+    fake = _Answers(then=-1)
+    producer._producer = fake
+    producer.init("t")
+    assert len(fake.asked) >= 1
+    assert fake.initialised
