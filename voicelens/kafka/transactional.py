@@ -82,8 +82,8 @@ class TransactionalProducer:
         """Register the transactional id, fencing and aborting any previous instance's work.
 
         ``topic``, an existing topic, lets the producer first reach a broker it learned from
-        the cluster's metadata (:meth:`_reach_cluster`), which saves ~0.5 s of start-up in
-        most runs.
+        the cluster's metadata (:meth:`_reach_cluster`), which spares many runs a ~0.5 s wait
+        (``bench/bench_txn_init.py``).
         """
         deadline = time.monotonic() + self._timeout
         action = "initialising the transactional producer"
@@ -100,10 +100,10 @@ class TransactionalProducer:
         librdkafka drops its bootstrap connection once metadata names the brokers. A
         transaction-coordinator lookup in flight on that connection then fails, and
         ``init_transactions`` waits for the lookup's 500 ms retry timer; with no learned broker
-        connected yet, it waits there too. That was most runs of a fresh process here
-        (``debug=eos``: "Failed to find transaction coordinator: _DESTROY_BROKER"). A metadata
-        answer from a learned broker (``orig_broker_id`` >= 0) means one is connected and the
-        bootstrap connection is already being dropped, so the lookup goes to a live broker.
+        connected yet, it waits there too (librdkafka 2.16, ``debug=eos``: "Failed to find
+        transaction coordinator: _DESTROY_BROKER"). A metadata answer from a learned broker
+        (``orig_broker_id`` >= 0) means one is connected and the bootstrap connection is
+        already being dropped, so the lookup goes to a live broker.
         ``topic`` exists, so asking for it creates nothing where brokers auto-create topics.
         """
         while True:
