@@ -166,7 +166,8 @@ class _Answers:
         self.origins = list(origins)
         self.then = then
         self.asked: list[str] = []
-        self.initialised = False
+        #: The timeout init_transactions was given; None: not called.
+        self.init_timeout: float | None = None
 
     def list_topics(self, topic: str, timeout: float) -> SimpleNamespace:
         assert timeout > 0
@@ -174,27 +175,28 @@ class _Answers:
         return SimpleNamespace(orig_broker_id=self.origins.pop(0) if self.origins else self.then)
 
     def init_transactions(self, timeout: float) -> None:
-        assert timeout > 0
-        self.initialised = True
+        self.init_timeout = timeout
 
 
 @pytest.mark.parametrize(("origins", "asked"), [((1,), 1), ((-1, 2), 2), ((-1, -1, -1, 3), 4)])
 def test_init_asks_until_a_learned_broker_answers(origins: tuple[int, ...], asked: int) -> None:
-    producer = TransactionalProducer(KafkaSettings(), "txn-pure")
+    producer = TransactionalProducer(KafkaSettings(), "txn-pure", timeout=30.0)
     fake = _Answers(*origins)
     producer._producer = fake
     producer.init("vcp.datasets")
     assert fake.asked == ["vcp.datasets"] * asked
-    assert fake.initialised
+    assert fake.init_timeout is not None
+    assert 0 < fake.init_timeout <= 30.0  # what the step left of the producer's timeout
 
 
 def test_init_without_a_topic_asks_for_no_metadata() -> None:
-    producer = TransactionalProducer(KafkaSettings(), "txn-pure")
+    producer = TransactionalProducer(KafkaSettings(), "txn-pure", timeout=30.0)
     fake = _Answers(-1)
     producer._producer = fake
     producer.init()
     assert fake.asked == []
-    assert fake.initialised
+    assert fake.init_timeout is not None
+    assert 29.0 < fake.init_timeout <= 30.0  # the whole timeout: nothing spent before it
 
 
 def test_init_stops_asking_at_its_timeout() -> None:
@@ -205,4 +207,6 @@ def test_init_stops_asking_at_its_timeout() -> None:
     producer._producer = fake
     producer.init("t")
     assert len(fake.asked) >= 1
-    assert fake.initialised
+    # The step spent the whole budget: init_transactions gets the least it accepts, and its
+    # "timed out" becomes the producer's error.
+    assert fake.init_timeout == 0.001
